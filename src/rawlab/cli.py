@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rawlab.errors import RawlabError
+from rawlab.look.cli import add_develop_look_arguments, add_looks_parser, apply_look_options, finish_frame, run_looks
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -46,6 +47,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits", type=int, choices=(8, 16), default=None, help="bit depth for PNG/TIFF")
     p.add_argument("--space", choices=sorted(SPACES), default="srgb", help="output colour space")
     p.add_argument("--recipe", default="default", help="built-in recipe name or a recipe .toml file")
+    add_develop_look_arguments(p)
 
     p = sub.add_parser("sample", help="make the built-in sample RAW (a DNG)")
     p.add_argument("-o", "--output", required=True, help="DNG file to write")
@@ -54,6 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default=None, help="WIDTHxHEIGHT to resize the photo to first")
 
     sub.add_parser("recipes", help="list the built-in recipes")
+    add_looks_parser(sub)
     return parser
 
 
@@ -86,6 +89,7 @@ def _cmd_develop(args: argparse.Namespace) -> int:
     recipe = Recipe.load(args.recipe)
     if "xyz_to_rgb" in recipe.stage_names():
         recipe = recipe.with_params("xyz_to_rgb", space=SPACES[args.space])
+    recipe = apply_look_options(recipe, look=args.look, mode=args.mode)
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise RawlabError("output must be a folder", path=str(out_dir))
@@ -100,7 +104,7 @@ def _cmd_develop(args: argparse.Namespace) -> int:
             target = _out_path(name, out_dir, args.format)
             if target.resolve() == Path(name).resolve():
                 raise RawlabError("output would overwrite the input", path=name)
-            frame = develop(read(name), recipe)
+            frame = finish_frame(develop(read(name), recipe), args)
             written = write_image(frame, target, format=args.format, quality=args.quality, bit_depth=args.bits)
             tqdm.write(str(written), file=sys.stdout)
         except RawlabError as exc:
@@ -154,6 +158,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "develop": _cmd_develop,
     "sample": _cmd_sample,
     "recipes": _cmd_recipes,
+    "looks": run_looks,
 }
 
 

@@ -38,6 +38,16 @@ STAGE_MODULES: tuple[str, ...] = (
     "rawlab.tone.transfer",
     "rawlab.geometry.crop",
     "rawlab.geometry.orientation",
+    "rawlab.look.tonecurve",
+    "rawlab.look.saturation",
+    "rawlab.look.hsl",
+    "rawlab.look.splittone",
+    "rawlab.look.wbbias",
+    "rawlab.look.vignette",
+    "rawlab.look.grain",
+    "rawlab.look.mono",
+    "rawlab.look.lut",
+    "rawlab.look.modes",
 )
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"

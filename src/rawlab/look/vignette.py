@@ -1,0 +1,174 @@
+"""``look_vignette``: keep a share of the lens's own fall-off, and/or add a vignette.
+
+The lens's fall-off is known only when the frame carries a correction for it:
+DNG ``GainMap`` opcodes (OpcodeList2 or 3; the simulator writes one) or a
+``FixVignetteRadial`` opcode (DNG 1.6, sections 7.3.7 and 7.3.10).  Their gain
+``G(x, y) >= 1`` is what a full correction would multiply the image by, so the
+lens's relative illumination is ``1 / G``.  Keeping a share ``keep`` of the
+fall-off means the result has relative illumination ``G ** -keep``:
+
+* when no earlier stage applied the correction (the default recipe has none),
+  the image is multiplied by ``G ** (1 - keep)`` (``keep = 1``: unchanged,
+  ``keep = 0``: fully corrected);
+* when a lens-shading stage (one of :data:`LENS_SHADING_STAGES`) already ran,
+  the fall-off is put back: ``G ** -keep``.
+
+Without such opcodes the lens part does nothing (nothing is guessed).  An added
+vignette multiplies by ``2 ** (amount_ev * smoothstep(midpoint, 1, r))``, ``r``
+the distance from the centre relative to the half-diagonal.
+
+Linear RGB in and out (scene-referred, before the tone curve, so the fall-off
+is in light units).  The frame must still have the sensor's pixel grid: the
+stage runs before ``crop`` and ``orientation``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rawlab.core.frame import Encoding, Frame, Transfer
+from rawlab.core.opcodes import FixVignetteRadial, GainMap
+from rawlab.core.params import Params, param
+from rawlab.core.stage import stage
+from rawlab.errors import StageError
+from rawlab.look._common import require_transfer
+
+__all__ = [
+    "LENS_SHADING_STAGES",
+    "VignetteParams",
+    "look_vignette",
+    "lens_correction_gain",
+    "gain_map_field",
+    "radial_vignette_field",
+]
+
+#: Stage names that apply the lens-shading opcodes to the image (if such a stage
+#: ran, the frame no longer shows the lens's fall-off).
+LENS_SHADING_STAGES = ("lens_shading", "shading", "gain_map", "apply_opcodes", "opcodes")
+_GEOMETRY_STAGES = ("crop", "orientation", "mode_crop")
+
+
+@dataclass(frozen=True)
+class VignetteParams(Params):
+    """Parameters of ``look_vignette``."""
+
+    VERSION: ClassVar[int] = 1
+    keep_lens_falloff: float = param(1.0, min=0.0, max=1.0, doc="share of the lens's own fall-off kept (1 = all)")
+    amount_ev: float = param(0.0, min=-3.0, max=1.0, unit="EV", doc="added vignette at the corners (< 0 darker)")
+    midpoint: float = param(0.5, min=0.0, max=0.95, doc="relative radius where the added vignette starts")
+
+
+def gain_map_field(op: GainMap, height: int, width: int) -> NDArray[np.float32]:
+    """A GainMap's first plane, bilinearly interpolated on an ``height`` x ``width`` grid.
+
+    Pixel ``(i, j)`` sits at relative position ``((i - top) / area_h, (j - left) / area_w)``
+    of the opcode area; outside the grid the nearest grid value holds (DNG 1.6, 7.3.10).
+    """
+    a = op.area
+    area_h = max(1, a.bottom - a.top)
+    area_w = max(1, a.right - a.left)
+    grid = np.asarray(op.gains, dtype=np.float64)[:, :, 0]
+
+    def coords(n: int, start: int, size: int, origin: float, spacing: float, points: int):
+        rel = (np.arange(n, dtype=np.float64) - start) / size
+        f = (rel - origin) / spacing if spacing > 0 else np.zeros(n)
+        f = np.clip(f, 0.0, points - 1)
+        i0 = np.minimum(np.floor(f).astype(np.intp), max(points - 2, 0))
+        return i0, np.minimum(i0 + 1, points - 1), (f - i0)
+
+    r0, r1, fr = coords(height, a.top, area_h, op.origin_v, op.spacing_v, op.points_v)
+    c0, c1, fc = coords(width, a.left, area_w, op.origin_h, op.spacing_h, op.points_h)
+    cols = grid[:, c0] * (1.0 - fc) + grid[:, c1] * fc  # (points_v, W)
+    field = cols[r0] * (1.0 - fr)[:, None] + cols[r1] * fr[:, None]
+    return field.astype(np.float32)
+
+
+def _radius(height: int, width: int, cy: float, cx: float, norm: float) -> NDArray[np.float32]:
+    y = (np.arange(height, dtype=np.float32) + np.float32(0.5) - np.float32(cy))[:, None]
+    x = (np.arange(width, dtype=np.float32) + np.float32(0.5) - np.float32(cx))[None, :]
+    return np.sqrt(x * x + y * y) * np.float32(1.0 / norm)
+
+
+def radial_vignette_field(op: FixVignetteRadial, height: int, width: int) -> NDArray[np.float32]:
+    """``1 + k0 r^2 + ... + k4 r^10`` with ``r`` relative to the farthest corner (DNG 1.6, 7.3.7)."""
+    cx, cy = op.center[0] * width, op.center[1] * height
+    norm = max(np.hypot(max(cx, width - cx), max(cy, height - cy)), 1e-6)
+    r2 = _radius(height, width, cy, cx, norm) ** 2
+    gain = np.ones_like(r2)
+    power = r2.copy()
+    for k in op.k:
+        gain += np.float32(k) * power
+        power *= r2
+    return gain
+
+
+def lens_correction_gain(frame: Frame) -> NDArray[np.float32] | None:
+    """The lens's vignetting correction ``G`` on the frame's grid, or ``None`` when unknown.
+
+    Returns ``(H, W)`` when the correction is the same for every channel, else
+    ``(H, W, 3)``.  Per-CFA-colour GainMaps (OpcodeList2 maps whose row/column
+    pitch equals the CFA period) go to their CFA colour; maps in OpcodeList3
+    go to their planes; others to all channels.  Several maps for one channel
+    are averaged (the two greens of a Bayer sensor).
+    """
+    h, w = frame.height, frame.width
+    per_channel: list[list[NDArray[np.float32]]] = [[], [], []]
+    cfa = frame.sensor.cfa
+    for op in frame.opcodes:
+        if isinstance(op, GainMap) and op.list_index in (2, 3) and op.gains.size:
+            field = gain_map_field(op, h, w)
+            if op.list_index == 3:
+                channels = [c for c in range(op.area.plane, op.area.plane + op.area.planes) if c < 3]
+            elif cfa is not None and (op.area.row_pitch, op.area.col_pitch) == cfa.shape:
+                ry, rx = cfa.shape
+                channels = [cfa.pattern[op.area.top % ry][op.area.left % rx]]
+            else:
+                channels = [0, 1, 2]
+        elif isinstance(op, FixVignetteRadial) and any(op.k):
+            field, channels = radial_vignette_field(op, h, w), [0, 1, 2]
+        else:
+            continue
+        for c in channels:
+            per_channel[c].append(field)
+    if not any(per_channel):
+        return None
+    fields = [sum(f) / len(f) if f else None for f in per_channel]
+    known = [f for f in fields if f is not None]
+    fields = [f if f is not None else sum(known) / len(known) for f in fields]
+    if all(f is fields[0] for f in fields):
+        return np.asarray(fields[0], np.float32)
+    return np.ascontiguousarray(np.stack(fields, axis=-1), dtype=np.float32)
+
+
+def _ran(frame: Frame, names: tuple[str, ...]) -> bool:
+    return any(r.stage in names and not r.skipped for r in frame.history)
+
+
+@stage("look_vignette", params=VignetteParams, consumes=Encoding.RGB)
+def look_vignette(frame: Frame, p: VignetteParams) -> Frame:
+    """Keep a share of the lens's fall-off and/or add a vignette. In and out: ``RGB``, linear."""
+    require_transfer(frame, "look_vignette", Transfer.LINEAR)
+    h, w = frame.height, frame.width
+    multiplier: NDArray[np.float32] | None = None
+    if p.keep_lens_falloff != 1.0 or _ran(frame, LENS_SHADING_STAGES):
+        G = lens_correction_gain(frame)
+        if G is not None:
+            if _ran(frame, _GEOMETRY_STAGES):
+                raise StageError("look_vignette: must run before crop and orientation (the lens model "
+                                 "is on the sensor's pixel grid)")
+            exponent = -p.keep_lens_falloff if _ran(frame, LENS_SHADING_STAGES) else 1.0 - p.keep_lens_falloff
+            if exponent != 0.0:
+                multiplier = np.power(np.maximum(G, np.float32(1e-6)), np.float32(exponent))
+    if p.amount_ev != 0.0:
+        r = _radius(h, w, h / 2.0, w / 2.0, 0.5 * float(np.hypot(h, w)))
+        t = np.clip((r - np.float32(p.midpoint)) / np.float32(1.0 - p.midpoint), 0.0, 1.0)
+        added = np.exp2(np.float32(p.amount_ev) * t * t * (np.float32(3.0) - np.float32(2.0) * t))
+        multiplier = added if multiplier is None else (multiplier * (added[..., None] if multiplier.ndim == 3 else added))
+    if multiplier is None:
+        return frame
+    m = multiplier if multiplier.ndim == 3 else multiplier[..., None]
+    return frame.replace(data=np.multiply(frame.data, m, dtype=np.float32))
