@@ -176,13 +176,16 @@ def _falloff(h, w):
 
 
 def _gainmap_for(fall, points=33):
+    """The GainMap correcting ``_falloff``: the analytic fall-off sampled at the grid
+    points' continuous positions (pixel centre (r + 0.5) / h is relative position r)."""
     h, w = fall.shape
     rel = np.linspace(0, 1, points)
-    ys = np.clip(np.round(rel * h).astype(int), 0, h - 1)
-    xs = np.clip(np.round(rel * w).astype(int), 0, w - 1)
+    y = (rel * h - h / 2)[:, None]
+    x = (rel * w - w / 2)[None, :]
+    exact = 1.0 - 0.5 * (x * x + y * y) / (0.25 * (h * h + w * w))
     return GainMap(list_index=2, opcode_id=9, area=OpcodeArea(top=0, left=0, bottom=h, right=w),
                    points_v=points, points_h=points, spacing_v=1 / (points - 1), spacing_h=1 / (points - 1),
-                   origin_v=0.0, origin_h=0.0, map_planes=1, gains=(1 / fall[np.ix_(ys, xs)])[..., None])
+                   origin_v=0.0, origin_h=0.0, map_planes=1, gains=(1 / exact).astype(np.float32)[..., None])
 
 
 @pytest.mark.parametrize("keep", [0.0, 0.5, 1.0])
@@ -199,8 +202,7 @@ def test_vignette_keeps_the_asked_share_of_the_lens_falloff(keep):
 def test_vignette_after_lens_shading_puts_back_the_falloff():
     h, w = 40, 60
     fall = _falloff(h, w)
-    frame = rgb_frame(np.full((h, w, 3), 0.5), opcodes=(_gainmap_for(fall),),
-                      history=(StageRecord("lens_shading", 1, "x"),))
+    frame = rgb_frame(np.full((h, w, 3), 0.5)).replace(applied_opcodes=(_gainmap_for(fall),))
     out = vignette.look_vignette(frame, vignette.VignetteParams(keep_lens_falloff=1.0)).data[..., 0] / 0.5
     np.testing.assert_allclose(out, fall, rtol=0.04)
 

@@ -8,9 +8,12 @@ from rawlab.errors import InvalidParams
 from rawlab.pipeline import Recipe, builtin_recipes
 
 DEFAULT_ORDER = (
+    "dng_opcodes_raw",
     "normalize",
+    "dng_opcodes_linear",
     "white_balance",
     "demosaic",
+    "dng_opcodes_rgb",
     "camera_to_xyz",
     "xyz_to_rgb",
     "exposure",

@@ -29,6 +29,8 @@ from rawlab.errors import InvalidParams, RawlabError
 #: Modules that register stages; imported on first use of the registry.
 STAGE_MODULES: tuple[str, ...] = (
     "rawlab.sensor.normalize",
+    "rawlab.sensor.opcodes",
+    "rawlab.optics.dng_warp",
     "rawlab.color.whitebalance",
     "rawlab.demosaic.stage",
     "rawlab.color.dng_matrices",

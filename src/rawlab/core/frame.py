@@ -92,6 +92,7 @@ class Frame:
     opcodes: tuple[Opcode, ...] = ()
     exif: bytes | None = None
     history: tuple[StageRecord, ...] = ()
+    applied_opcodes: tuple[Opcode, ...] = ()
 
     def __post_init__(self) -> None:
         data = self.data
@@ -114,6 +115,7 @@ class Frame:
             raise ValueError(f"clip_level needs 3 values, got {clip.size}")
         object.__setattr__(self, "clip_level", clip)
         object.__setattr__(self, "opcodes", tuple(self.opcodes))
+        object.__setattr__(self, "applied_opcodes", tuple(self.applied_opcodes))
         object.__setattr__(self, "history", tuple(self.history))
 
     @property

@@ -10,8 +10,8 @@ fall-off means the result has relative illumination ``G ** -keep``:
 * when no earlier stage applied the correction (the default recipe has none),
   the image is multiplied by ``G ** (1 - keep)`` (``keep = 1``: unchanged,
   ``keep = 0``: fully corrected);
-* when a lens-shading stage (one of :data:`LENS_SHADING_STAGES`) already ran,
-  the fall-off is put back: ``G ** -keep``.
+* when the opcode stages already applied it (the opcode is in
+  ``frame.applied_opcodes``), the fall-off is put back: ``G ** -keep``.
 
 Without such opcodes the lens part does nothing (nothing is guessed).  An added
 vignette multiplies by ``2 ** (amount_ev * smoothstep(midpoint, 1, r))``, ``r``
@@ -38,7 +38,6 @@ from rawlab.errors import StageError
 from rawlab.look._common import require_transfer
 
 __all__ = [
-    "LENS_SHADING_STAGES",
     "VignetteParams",
     "look_vignette",
     "lens_correction_gain",
@@ -46,9 +45,6 @@ __all__ = [
     "radial_vignette_field",
 ]
 
-#: Stage names that apply the lens-shading opcodes to the image (if such a stage
-#: ran, the frame no longer shows the lens's fall-off).
-LENS_SHADING_STAGES = ("lens_shading", "shading", "gain_map", "apply_opcodes", "opcodes")
 _GEOMETRY_STAGES = ("crop", "orientation", "mode_crop")
 
 
@@ -63,28 +59,11 @@ class VignetteParams(Params):
 
 
 def gain_map_field(op: GainMap, height: int, width: int) -> NDArray[np.float32]:
-    """A GainMap's first plane, bilinearly interpolated on an ``height`` x ``width`` grid.
+    """A GainMap's first plane on an ``height`` x ``width`` grid, placed exactly as
+    the opcode stages apply it (:func:`rawlab.sensor.opcodes.gain_map_field`)."""
+    from rawlab.sensor.opcodes import gain_map_field as field_at
 
-    Pixel ``(i, j)`` sits at relative position ``((i - top) / area_h, (j - left) / area_w)``
-    of the opcode area; outside the grid the nearest grid value holds (DNG 1.6, 7.3.10).
-    """
-    a = op.area
-    area_h = max(1, a.bottom - a.top)
-    area_w = max(1, a.right - a.left)
-    grid = np.asarray(op.gains, dtype=np.float64)[:, :, 0]
-
-    def coords(n: int, start: int, size: int, origin: float, spacing: float, points: int):
-        rel = (np.arange(n, dtype=np.float64) - start) / size
-        f = (rel - origin) / spacing if spacing > 0 else np.zeros(n)
-        f = np.clip(f, 0.0, points - 1)
-        i0 = np.minimum(np.floor(f).astype(np.intp), max(points - 2, 0))
-        return i0, np.minimum(i0 + 1, points - 1), (f - i0)
-
-    r0, r1, fr = coords(height, a.top, area_h, op.origin_v, op.spacing_v, op.points_v)
-    c0, c1, fc = coords(width, a.left, area_w, op.origin_h, op.spacing_h, op.points_h)
-    cols = grid[:, c0] * (1.0 - fc) + grid[:, c1] * fc  # (points_v, W)
-    field = cols[r0] * (1.0 - fr)[:, None] + cols[r1] * fr[:, None]
-    return field.astype(np.float32)
+    return field_at(op, np.arange(height), np.arange(width), height=height, width=width)
 
 
 def _radius(height: int, width: int, cy: float, cx: float, norm: float) -> NDArray[np.float32]:
@@ -94,19 +73,14 @@ def _radius(height: int, width: int, cy: float, cx: float, norm: float) -> NDArr
 
 
 def radial_vignette_field(op: FixVignetteRadial, height: int, width: int) -> NDArray[np.float32]:
-    """``1 + k0 r^2 + ... + k4 r^10`` with ``r`` relative to the farthest corner (DNG 1.6, 7.3.7)."""
-    cx, cy = op.center[0] * width, op.center[1] * height
-    norm = max(np.hypot(max(cx, width - cx), max(cy, height - cy)), 1e-6)
-    r2 = _radius(height, width, cy, cx, norm) ** 2
-    gain = np.ones_like(r2)
-    power = r2.copy()
-    for k in op.k:
-        gain += np.float32(k) * power
-        power *= r2
-    return gain
+    """The FixVignetteRadial gain on an ``height`` x ``width`` grid (DNG 1.6, 7.3.7),
+    as the opcode stages apply it."""
+    from rawlab.optics.dng_vignette import fix_vignette_radial_gain
+
+    return fix_vignette_radial_gain(height, width, k=tuple(op.k), center=tuple(op.center))
 
 
-def lens_correction_gain(frame: Frame) -> NDArray[np.float32] | None:
+def lens_correction_gain(frame: Frame, opcodes=None) -> NDArray[np.float32] | None:
     """The lens's vignetting correction ``G`` on the frame's grid, or ``None`` when unknown.
 
     Returns ``(H, W)`` when the correction is the same for every channel, else
@@ -118,7 +92,7 @@ def lens_correction_gain(frame: Frame) -> NDArray[np.float32] | None:
     h, w = frame.height, frame.width
     per_channel: list[list[NDArray[np.float32]]] = [[], [], []]
     cfa = frame.sensor.cfa
-    for op in frame.opcodes:
+    for op in (frame.opcodes if opcodes is None else opcodes):
         if isinstance(op, GainMap) and op.list_index in (2, 3) and op.gains.size:
             field = gain_map_field(op, h, w)
             if op.list_index == 3:
@@ -154,15 +128,17 @@ def look_vignette(frame: Frame, p: VignetteParams) -> Frame:
     require_transfer(frame, "look_vignette", Transfer.LINEAR)
     h, w = frame.height, frame.width
     multiplier: NDArray[np.float32] | None = None
-    if p.keep_lens_falloff != 1.0 or _ran(frame, LENS_SHADING_STAGES):
-        G = lens_correction_gain(frame)
-        if G is not None:
-            if _ran(frame, _GEOMETRY_STAGES):
-                raise StageError("look_vignette: must run before crop and orientation (the lens model "
-                                 "is on the sensor's pixel grid)")
-            exponent = -p.keep_lens_falloff if _ran(frame, LENS_SHADING_STAGES) else 1.0 - p.keep_lens_falloff
-            if exponent != 0.0:
-                multiplier = np.power(np.maximum(G, np.float32(1e-6)), np.float32(exponent))
+    keep = p.keep_lens_falloff
+    pending = lens_correction_gain(frame) if keep != 1.0 else None  # not applied yet: G ** (1 - keep)
+    applied = lens_correction_gain(frame, frame.applied_opcodes) if keep != 0.0 and frame.applied_opcodes else None
+    for G, exponent in ((pending, 1.0 - keep), (applied, -keep)):
+        if G is None:
+            continue
+        if _ran(frame, _GEOMETRY_STAGES):
+            raise StageError("look_vignette: must run before crop and orientation (the lens model "
+                             "is on the sensor's pixel grid)")
+        m = np.power(np.maximum(G, np.float32(1e-6)), np.float32(exponent))
+        multiplier = m if multiplier is None else multiplier * m
     if p.amount_ev != 0.0:
         r = _radius(h, w, h / 2.0, w / 2.0, 0.5 * float(np.hypot(h, w)))
         t = np.clip((r - np.float32(p.midpoint)) / np.float32(1.0 - p.midpoint), 0.0, 1.0)

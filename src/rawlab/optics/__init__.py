@@ -1,0 +1,1 @@
+"""Optics: lens corrections (DNG WarpRectilinear and FixVignetteRadial opcodes)."""
