@@ -15,6 +15,7 @@ from rawlab.core.params import Params, param
 from rawlab.core.stage import stage
 from rawlab.demosaic.bilinear import demosaic_bayer_bilinear
 from rawlab.demosaic.malvar2004 import demosaic_bayer_malvar2004
+from rawlab.demosaic.menon2007 import demosaic_bayer_menon2007
 from rawlab.errors import StageError
 
 __all__ = ["DemosaicParams", "demosaic"]
@@ -22,6 +23,7 @@ __all__ = ["DemosaicParams", "demosaic"]
 _METHODS = {
     "bilinear": demosaic_bayer_bilinear,
     "malvar2004": demosaic_bayer_malvar2004,
+    "menon2007": demosaic_bayer_menon2007,  # with the refining step
 }
 
 
@@ -33,7 +35,8 @@ class DemosaicParams(Params):
     method: str = param(
         "malvar2004",
         choices=tuple(_METHODS),
-        doc="bilinear, or Malvar-He-Cutler 2004 gradient-corrected linear interpolation",
+        doc="bilinear, Malvar-He-Cutler 2004 gradient-corrected linear interpolation, "
+        "or Menon-Andriani-Calvagno 2007 directional filtering with a posteriori decision (DDFAPD)",
     )
 
 

@@ -13,6 +13,7 @@ monotone code value.  ``linear`` leaves the data as it is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -57,24 +58,42 @@ def encode_srgb_iec61966(rgb_linear: NDArray[np.float32]) -> NDArray[np.float32]
     """
     data = np.ascontiguousarray(rgb_linear, dtype=np.float32)
     out = np.empty_like(data)
-    _srgb_kernel(data.reshape(-1), out.reshape(-1))
+    _srgb_kernel(data.reshape(-1), out.reshape(-1), _TABLE, np.float32(_TABLE_U_MAX))
     return out
 
 
+# Speed: above the knee the curve is evaluated from a table over u = sqrt(|L|)
+# in [0, 2] (|L| up to 4) with linear interpolation, instead of a pow per value.
+# In u the curve is 1.055 u**(5/6) - 0.055, smooth above the knee (u > 0.056),
+# so the interpolation error is below h**2 / 8 * max|f''| ~ 3e-8 for h = 2/8192;
+# larger values take the exact pow.  The NumPy twin below is the reference.
+_TABLE_U_MAX = 2.0
+_TABLE_SIZE = 8193
+_TABLE = (1.055 * np.power(np.linspace(0.0, _TABLE_U_MAX, _TABLE_SIZE), 2.0 / 2.4) - 0.055).astype(np.float32)
+
+
 @njit(parallel=True, cache=True)
-def _srgb_kernel(x, out):  # pragma: no cover - compiled
+def _srgb_kernel(x, out, table, u_max):  # pragma: no cover - compiled
     knee = np.float32(0.0031308)
     slope = np.float32(12.92)
     a = np.float32(1.055)
     b = np.float32(0.055)
     gamma = np.float32(1.0 / 2.4)
+    n = table.size - 1
+    scale = np.float32(n / u_max)
     for i in prange(x.size):
         v = x[i]
         m = abs(v)
         if m <= knee:
             e = m * slope
         else:
-            e = a * m**gamma - b
+            f = math.sqrt(m) * scale
+            if f < n:
+                j = int(f)
+                t = f - np.float32(j)
+                e = table[j] + t * (table[j + 1] - table[j])
+            else:
+                e = a * m**gamma - b
         out[i] = e if v >= 0 else -e
 
 
