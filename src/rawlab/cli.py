@@ -16,6 +16,8 @@ from typing import Callable, Sequence
 
 from rawlab.errors import RawlabError
 from rawlab.look.cli import add_develop_look_arguments, add_looks_parser, apply_look_options, finish_frame, run_looks
+from rawlab.burst.cli import add_burst_parser, run_burst
+from rawlab.sim.cli import add_simulate_parser, run_simulate
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -57,6 +59,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("recipes", help="list the built-in recipes")
     add_looks_parser(sub)
+    add_simulate_parser(sub)
+    add_burst_parser(sub)
     return parser
 
 
@@ -159,6 +163,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sample": _cmd_sample,
     "recipes": _cmd_recipes,
     "looks": run_looks,
+    "simulate": run_simulate,
+    "burst": run_burst,
 }
 
 

@@ -1,0 +1,473 @@
+"""Burst alignment: coarse-to-fine tile search on the 2x2-binned Bayer mosaic.
+
+Hasinoff, Sharlet, Geiss, Adams, Barron, Kainz, Chen and Levoy, "Burst
+photography for high dynamic range and low-light imaging on mobile cameras",
+ACM Transactions on Graphics 35(6), 2016, section 4:
+
+* each 2x2 Bayer quad is averaged into one grey pixel (a quarter-size image
+  whose pixels keep the Bayer phase: a shift of one grey pixel is a shift of
+  two mosaic pixels, so aligned tiles stay on the same colour);
+* a Gaussian-like pyramid of that image with downsampling factors 2, 4, 4;
+* at each level, from the coarsest, every tile is searched within a radius
+  around the displacement predicted by the coarser level: L2 distance and
+  radius 4 on the coarse levels, L1 distance and radius 1 on the finest level
+  (where the tiles are the merge tiles: 16 x 16 grey pixels, overlapping by
+  half);
+* a sub-pixel displacement from a quadratic fit to the 3 x 3 L2 distances
+  around the best integer displacement, refined by a few Lucas-Kanade steps
+  per tile (the fit alone is biased towards whole pixels); the sub-pixel
+  displacement reports motion, the merge uses the integer displacement, as
+  the paper does.
+
+The reference frame is the sharpest of the first frames (Hasinoff 2016, §4:
+"lucky imaging" among the first three frames).
+
+Units: displacements are ``(dy, dx)``; ``offsets_px`` in grey (= plane)
+pixels, ``flow_mosaic_px`` in mosaic pixels.  A displacement ``d`` of a tile
+means ``alternate(p + d) ~ reference(p)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numba import njit, prange
+from numpy.typing import NDArray
+
+from rawlab.burst._planes import TILE_PX, tile_count, tile_origins
+
+__all__ = [
+    "Alignment",
+    "align_tiles_hasinoff2016",
+    "choose_reference_frame",
+    "sharpness_laplacian",
+    "tile_distances",
+    "tile_distances_reference",
+    "quadratic_subpixel",
+    "refine_lucas_kanade",
+    "zero_alignment",
+]
+
+#: Coarse levels: tile size, search radius; downsampling factors between levels.
+COARSE_TILE_PX = 16
+COARSE_RADIUS_PX = 4
+FINE_RADIUS_PX = 1
+LEVEL_FACTORS = (2, 4, 4)
+#: Fraction of the short side of the binned image that the search reaches at least.
+TOP_REACH_FRACTION = 0.15
+
+
+@dataclass(frozen=True, eq=False)
+class Alignment:
+    """Per-tile displacement of one frame against the reference.
+
+    Attributes
+    ----------
+    offsets_px
+        ``(ny, nx, 2)`` int64 integer ``(dy, dx)`` in plane (grey) pixels, one
+        per merge tile (tile ``(i, j)`` starts at plane pixel
+        ``(8 i - 8, 8 j - 8)`` and is 16 x 16).
+    flow_mosaic_px
+        ``(ny, nx, 2)`` float32 sub-pixel ``(dy, dx)`` in mosaic pixels.
+    """
+
+    offsets_px: NDArray[np.int64]
+    flow_mosaic_px: NDArray[np.float32]
+
+    @staticmethod
+    def tile_centers_mosaic_px(height: int, width: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Mosaic coordinates ``(y, x)`` of the tile centres for a mosaic of ``height`` x ``width``."""
+        cy = (tile_origins(height // 2) + TILE_PX / 2) * 2.0 - 0.5
+        cx = (tile_origins(width // 2) + TILE_PX / 2) * 2.0 - 0.5
+        return cy, cx
+
+
+def sharpness_laplacian(gray: NDArray[np.float32]) -> float:
+    """Mean squared Laplacian of the 2x-downsampled image (larger is sharper).
+
+    Downsampling first keeps the measure about the scene rather than the noise.
+    """
+    small = cv2.resize(gray, (max(gray.shape[1] // 2, 1), max(gray.shape[0] // 2, 1)), interpolation=cv2.INTER_AREA)
+    lap = cv2.Laplacian(small, cv2.CV_32F, ksize=1)
+    return float(np.mean(lap.astype(np.float64) ** 2))
+
+
+def choose_reference_frame(grays: list[NDArray[np.float32]], *, candidates: int = 3) -> int:
+    """Index of the sharpest of the first ``candidates`` frames (Hasinoff 2016, §4)."""
+    scores = [sharpness_laplacian(g) for g in grays[: max(1, candidates)]]
+    return int(np.argmax(scores))
+
+
+# --- tile distances: Numba kernel and its NumPy twin -------------------------------
+
+
+@njit(parallel=True, cache=True)
+def _tile_distances_kernel(ref, alt, oy, ox, cand_y, cand_x, tile, use_l2, out):  # pragma: no cover - compiled
+    ny = oy.size
+    nx = ox.size
+    n_cand = cand_y.shape[2]
+    for t in prange(ny * nx):
+        i = t // nx
+        j = t - i * nx
+        y0 = oy[i]
+        x0 = ox[j]
+        for k in range(n_cand):
+            dy = cand_y[i, j, k]
+            dx = cand_x[i, j, k]
+            s = np.float32(0.0)
+            for u in range(tile):
+                for v in range(tile):
+                    d = alt[y0 + u + dy, x0 + v + dx] - ref[y0 + u, x0 + v]
+                    if use_l2:
+                        s += d * d
+                    else:
+                        s += abs(d)
+            out[i, j, k] = s
+
+
+def tile_distances(
+    ref: NDArray[np.float32],
+    alt: NDArray[np.float32],
+    *,
+    origins_y: NDArray[np.int64],
+    origins_x: NDArray[np.int64],
+    cand_y: NDArray[np.int64],
+    cand_x: NDArray[np.int64],
+    tile_px: int,
+    norm: str,
+) -> NDArray[np.float32]:
+    """L1 or L2 distance of every tile of ``ref`` to ``alt`` at candidate displacements.
+
+    Parameters
+    ----------
+    ref, alt
+        2-D float32 images of one size (padded by the caller so that every
+        displaced tile lies inside).
+    origins_y, origins_x
+        ``(ny,)``, ``(nx,)`` top-left corner of the tiles in ``ref``.
+    cand_y, cand_x
+        ``(ny, nx, K)`` candidate displacements per tile.
+    tile_px
+        Tile side.
+    norm
+        ``"l1"`` (sum of absolute differences) or ``"l2"`` (sum of squares).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(ny, nx, K)`` float32 distances.
+    """
+    out = np.empty(cand_y.shape, dtype=np.float32)
+    _tile_distances_kernel(
+        np.ascontiguousarray(ref, dtype=np.float32), np.ascontiguousarray(alt, dtype=np.float32),
+        np.ascontiguousarray(origins_y, dtype=np.int64), np.ascontiguousarray(origins_x, dtype=np.int64),
+        np.ascontiguousarray(cand_y, dtype=np.int64), np.ascontiguousarray(cand_x, dtype=np.int64),
+        int(tile_px), norm == "l2", out,
+    )
+    return out
+
+
+def tile_distances_reference(
+    ref: NDArray[np.float32],
+    alt: NDArray[np.float32],
+    *,
+    origins_y: NDArray[np.int64],
+    origins_x: NDArray[np.int64],
+    cand_y: NDArray[np.int64],
+    cand_x: NDArray[np.int64],
+    tile_px: int,
+    norm: str,
+) -> NDArray[np.float32]:
+    """NumPy twin of :func:`tile_distances` (tests compare the two)."""
+    u = np.arange(tile_px)
+    ry = origins_y[:, None, None, None, None] + u[None, None, None, :, None]
+    rx = origins_x[None, :, None, None, None] + u[None, None, None, None, :]
+    ref_t = ref[ry, rx]  # (ny, nx, 1, T, T)
+    alt_t = alt[ry + cand_y[..., None, None], rx + cand_x[..., None, None]]
+    d = alt_t.astype(np.float64) - ref_t
+    dist = (d * d) if norm == "l2" else np.abs(d)
+    return dist.sum(axis=(3, 4)).astype(np.float32)
+
+
+def quadratic_subpixel(costs_3x3: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Sub-pixel minimum of a 2-D quadratic fitted to 3 x 3 distances.
+
+    Least-squares fit of ``f = a x^2 + b y^2 + c xy + d x + e y + f`` on the grid
+    ``x, y in {-1, 0, 1}`` (Hasinoff 2016, §4); the minimum solves
+    ``[[2b, c], [c, 2a]] (y, x) = -(e, d)``.  Where the fit is not a bowl the
+    offset is 0; offsets are limited to [-1, 1].
+
+    Parameters
+    ----------
+    costs_3x3
+        ``(..., 3, 3)`` distances indexed ``[dy + 1, dx + 1]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., 2)`` float32 ``(dy, dx)`` offsets.
+    """
+    c = np.asarray(costs_3x3, dtype=np.float64)
+    g = np.array([-1.0, 0.0, 1.0])
+    d = (c * g[None, :]).sum(axis=(-2, -1)) / 6.0
+    e = (c * g[:, None]).sum(axis=(-2, -1)) / 6.0
+    cxy = (c * (g[:, None] * g[None, :])).sum(axis=(-2, -1)) / 4.0
+    col = c.mean(axis=-2)  # mean over y: function of x
+    row = c.mean(axis=-1)  # mean over x: function of y
+    a = 0.5 * (col[..., 0] + col[..., 2] - 2.0 * col[..., 1])
+    b = 0.5 * (row[..., 0] + row[..., 2] - 2.0 * row[..., 1])
+    det = 4.0 * a * b - cxy * cxy
+    ok = (a > 0) & (b > 0) & (det > 1e-12 * np.maximum(a * b, 1e-30))
+    safe = np.where(ok, det, 1.0)
+    x = np.where(ok, (-2.0 * b * d + cxy * e) / safe, 0.0)
+    y = np.where(ok, (-2.0 * a * e + cxy * d) / safe, 0.0)
+    return np.stack([np.clip(y, -1, 1), np.clip(x, -1, 1)], axis=-1).astype(np.float32)
+
+
+def refine_lucas_kanade(
+    ref: NDArray[np.float32],
+    alt: NDArray[np.float32],
+    origins_y: NDArray[np.int64],
+    origins_x: NDArray[np.int64],
+    disp: NDArray[np.float64],
+    tile_px: int,
+    *,
+    iterations: int = 3,
+) -> NDArray[np.float64]:
+    """Refine per-tile sub-pixel displacements by Gauss-Newton steps (Lucas and Kanade 1981).
+
+    The quadratic fit of Hasinoff 2016 is biased towards whole pixels; a few
+    Lucas-Kanade steps on each tile (bilinear interpolation of the frame,
+    central-difference gradients of the reference) remove most of that bias.
+    Steps that would move a tile by more than 1.5 px from the searched
+    displacement are not taken.
+
+    Parameters
+    ----------
+    ref, alt
+        Padded grey images (as for :func:`tile_distances`).
+    origins_y, origins_x
+        Tile corners in the padded images.
+    disp
+        ``(ny, nx, 2)`` starting displacements ``(dy, dx)`` (pixels).
+    tile_px
+        Tile side.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(ny, nx, 2)`` float64 refined displacements.
+    """
+    t = tile_px
+    u = np.arange(-1, t + 1)
+    ry = origins_y[:, None, None, None] + u[None, None, :, None]
+    rx = origins_x[None, :, None, None] + u[None, None, None, :]
+    rp = ref[ry, rx].astype(np.float64)  # (ny, nx, t+2, t+2)
+    r = rp[:, :, 1:-1, 1:-1]
+    rc = r - r.mean(axis=(2, 3), keepdims=True)
+    rc2 = (rc * rc).sum(axis=(2, 3), keepdims=True)
+    gy = 0.5 * (rp[:, :, 2:, 1:-1] - rp[:, :, :-2, 1:-1])
+    gx = 0.5 * (rp[:, :, 1:-1, 2:] - rp[:, :, 1:-1, :-2])
+    a11 = (gy * gy).sum(axis=(2, 3))
+    a12 = (gy * gx).sum(axis=(2, 3))
+    a22 = (gx * gx).sum(axis=(2, 3))
+    det = a11 * a22 - a12 * a12
+    ok = det > 1e-9 * np.maximum(a11 * a22, 1e-30)
+    start = disp.copy()
+    d = disp.copy()
+    v = np.arange(t + 1)
+    for _ in range(iterations):
+        base = np.floor(d).astype(np.int64)
+        f = d - base
+        py = origins_y[:, None, None, None] + base[..., 0, None, None] + v[None, None, :, None]
+        px = origins_x[None, :, None, None] + base[..., 1, None, None] + v[None, None, None, :]
+        p = alt[py, px].astype(np.float64)
+        fy, fx = f[..., 0, None, None], f[..., 1, None, None]
+        warped = (1 - fy) * ((1 - fx) * p[:, :, :-1, :-1] + fx * p[:, :, :-1, 1:]) + fy * (
+            (1 - fx) * p[:, :, 1:, :-1] + fx * p[:, :, 1:, 1:]
+        )
+        # zero-mean, equal-contrast residual: vignetting and exposure differences
+        # between frames must not read as motion
+        wc = warped - warped.mean(axis=(2, 3), keepdims=True)
+        gain = np.sqrt(rc2 / np.maximum((wc * wc).sum(axis=(2, 3), keepdims=True), 1e-30))
+        e = wc * gain - rc
+        b1 = -(gy * e).sum(axis=(2, 3))
+        b2 = -(gx * e).sum(axis=(2, 3))
+        safe = np.where(ok, det, 1.0)
+        step = np.stack([(a22 * b1 - a12 * b2) / safe, (a11 * b2 - a12 * b1) / safe], axis=-1)
+        step = np.where(ok[..., None], step, 0.0)
+        new = d + step
+        keep = np.all(np.abs(new - start) <= 1.5, axis=-1, keepdims=True)
+        d = np.where(keep, new, d)
+    return d
+
+
+# --- the coarse-to-fine search -----------------------------------------------------
+
+
+def _pyramid(gray: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+    levels = [gray]
+    for f in LEVEL_FACTORS:
+        h, w = levels[-1].shape
+        if min(h, w) // f < COARSE_TILE_PX:
+            break
+        blurred = cv2.GaussianBlur(levels[-1], (0, 0), sigmaX=0.5 * f, borderType=cv2.BORDER_REFLECT)
+        levels.append(cv2.resize(blurred, (w // f, h // f), interpolation=cv2.INTER_AREA))
+    return levels
+
+
+def _pad(image: NDArray[np.float32], margin: int) -> NDArray[np.float32]:
+    return cv2.copyMakeBorder(image, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
+
+
+def _grid(radius: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    r = np.arange(-radius, radius + 1, dtype=np.int64)
+    gy, gx = np.meshgrid(r, r, indexing="ij")
+    return gy.reshape(-1), gx.reshape(-1)
+
+
+def _upsample_candidates(
+    prev: NDArray[np.float64], prev_tile: int, ratio: int, centers_y: NDArray, centers_x: NDArray
+) -> NDArray[np.int64]:
+    """Three predictions per finer tile: the displacements of the nearest coarse
+    tile and of its neighbours towards the fine tile's centre in y and in x
+    (Hasinoff 2016, §4), scaled to the finer level; shape ``(ny, nx, 3, 2)``."""
+    fy = ((centers_y + 0.5) / ratio - 0.5) / prev_tile - 0.5  # in units of coarse tiles, 0 at tile 0's centre
+    fx = ((centers_x + 0.5) / ratio - 0.5) / prev_tile - 0.5
+    iy = np.clip(np.rint(fy).astype(np.int64), 0, prev.shape[0] - 1)
+    ix = np.clip(np.rint(fx).astype(np.int64), 0, prev.shape[1] - 1)
+    iy2 = np.clip(np.where(fy >= iy, iy + 1, iy - 1), 0, prev.shape[0] - 1)
+    ix2 = np.clip(np.where(fx >= ix, ix + 1, ix - 1), 0, prev.shape[1] - 1)
+    cands = np.stack(
+        [prev[iy[:, None], ix[None, :]], prev[iy2[:, None], ix[None, :]], prev[iy[:, None], ix2[None, :]]], axis=2
+    )
+    return np.rint(cands * ratio).astype(np.int64)
+
+
+class _RefPyramid:
+    """The reference frame's pyramid, padded once and reused for every frame."""
+
+    def __init__(self, gray: NDArray[np.float32]) -> None:
+        self.levels = _pyramid(gray)
+        n = len(self.levels)
+        # the coarsest level searches wide enough to reach TOP_REACH_FRACTION of the
+        # short side (at least COARSE_RADIUS_PX), so small frames still find large shifts
+        scale = int(np.prod(LEVEL_FACTORS[: n - 1]))
+        short = min(self.levels[0].shape)
+        self.top_radius = max(COARSE_RADIUS_PX, int(np.ceil(TOP_REACH_FRACTION * short / scale)))
+        # largest displacement each level can reach: radius plus ratio times the coarser level's
+        reach = [0] * n
+        reach[n - 1] = self.top_radius
+        for lv in range(n - 2, -1, -1):
+            radius = FINE_RADIUS_PX + 1 if lv == 0 else COARSE_RADIUS_PX
+            reach[lv] = LEVEL_FACTORS[lv] * reach[lv + 1] + radius
+        self.reach = reach
+        self.margins = [reach[lv] + TILE_PX + 2 for lv in range(n)]
+        self.padded = [_pad(level, m) for level, m in zip(self.levels, self.margins)]
+
+
+def align_tiles_hasinoff2016(
+    ref_gray: NDArray[np.float32] | _RefPyramid,
+    alt_gray: NDArray[np.float32],
+    *,
+    subpixel: str = "lucas_kanade",
+    distances=tile_distances,
+) -> Alignment:
+    """Align one frame to the reference, tile by tile, coarse to fine.
+
+    Parameters
+    ----------
+    ref_gray, alt_gray
+        ``(H/2, W/2)`` float32 2x2-binned mosaics (linear, normalised 0..1) of
+        the reference and the frame to align; or, for ``ref_gray``, a prepared
+        reference pyramid (reused across frames).
+    subpixel
+        ``"lucas_kanade"`` (quadratic fit refined by Lucas-Kanade steps: the
+        accurate flow), ``"quadratic"`` (the fit only, biased towards whole
+        pixels, cheaper) or ``"none"``.  The integer offsets used by the merge
+        do not depend on it.
+    distances
+        The tile-distance function (the Numba kernel, or its NumPy twin in tests).
+
+    Returns
+    -------
+    Alignment
+        Integer and sub-pixel displacement of every merge tile.
+    """
+    ref = ref_gray if isinstance(ref_gray, _RefPyramid) else _RefPyramid(ref_gray)
+    alt_levels = _pyramid(alt_gray)[: len(ref.levels)]
+    n = len(ref.levels)
+    prev: NDArray[np.float64] | None = None
+    prev_tile = COARSE_TILE_PX
+    for lv in range(n - 1, -1, -1):
+        h, w = ref.levels[lv].shape
+        m = ref.margins[lv]
+        alt_p = _pad(alt_levels[lv], m)
+        if lv == 0:
+            oy, ox, tile = tile_origins(h), tile_origins(w), TILE_PX
+        else:
+            oy = np.arange(-(-h // COARSE_TILE_PX), dtype=np.int64) * COARSE_TILE_PX
+            ox = np.arange(-(-w // COARSE_TILE_PX), dtype=np.int64) * COARSE_TILE_PX
+            tile = COARSE_TILE_PX
+        cy, cx = oy + tile / 2 - 0.5, ox + tile / 2 - 0.5
+        radius = FINE_RADIUS_PX if lv == 0 else (ref.top_radius if lv == n - 1 else COARSE_RADIUS_PX)
+        limit = ref.reach[lv] - radius - (1 if lv == 0 else 0)
+        norm = "l1" if lv == 0 else "l2"
+        if prev is None:
+            pred = np.zeros((oy.size, ox.size, 2), dtype=np.int64)
+        else:
+            cands = np.clip(_upsample_candidates(prev, prev_tile, LEVEL_FACTORS[lv], cy, cx), -limit, limit)
+            cost0 = distances(
+                ref.padded[lv], alt_p, origins_y=oy + m, origins_x=ox + m,
+                cand_y=cands[..., 0], cand_x=cands[..., 1], tile_px=tile, norm=norm,
+            )
+            pick = np.argmin(cost0, axis=-1)
+            pred = np.take_along_axis(cands, pick[..., None, None], axis=2)[:, :, 0]
+        gy, gx = _grid(radius)
+        cand_y = pred[..., 0:1] + gy
+        cand_x = pred[..., 1:2] + gx
+        cost = distances(
+            ref.padded[lv], alt_p, origins_y=oy + m, origins_x=ox + m, cand_y=cand_y, cand_x=cand_x,
+            tile_px=tile, norm=norm,
+        )
+        best = np.argmin(cost, axis=-1)
+        disp = np.stack([np.take_along_axis(cand_y, best[..., None], -1)[..., 0],
+                         np.take_along_axis(cand_x, best[..., None], -1)[..., 0]], axis=-1)
+        if lv > 0:
+            # sub-pixel at the coarse level too, so the prediction for the finer
+            # level is within its search radius: 3 x 3 costs around the best
+            side = 2 * radius + 1
+            grid = cost.reshape(cost.shape[:2] + (side, side))
+            by, bx = np.divmod(best, side)
+            inner = (by > 0) & (by < side - 1) & (bx > 0) & (bx < side - 1)
+            cy3 = np.clip(by, 1, side - 2)[..., None] + np.arange(-1, 2)
+            cx3 = np.clip(bx, 1, side - 2)[..., None] + np.arange(-1, 2)
+            ii = np.arange(grid.shape[0])[:, None, None, None]
+            jj = np.arange(grid.shape[1])[None, :, None, None]
+            sub = quadratic_subpixel(grid[ii, jj, cy3[..., :, None], cx3[..., None, :]])
+            prev = disp + np.where(inner[..., None], sub, 0.0)
+        prev_tile = tile
+        if lv == 0:
+            if subpixel == "none":
+                return Alignment(offsets_px=disp, flow_mosaic_px=(2.0 * disp).astype(np.float32))
+            gy1, gx1 = _grid(1)
+            cost2 = distances(
+                ref.padded[0], alt_p, origins_y=oy + m, origins_x=ox + m,
+                cand_y=disp[..., 0:1] + gy1, cand_x=disp[..., 1:2] + gx1, tile_px=tile, norm="l2",
+            )
+            sub = quadratic_subpixel(cost2.reshape(cost2.shape[:2] + (3, 3)))
+            fine = disp + sub.astype(np.float64)
+            if subpixel == "lucas_kanade":
+                fine = refine_lucas_kanade(ref.padded[0], alt_p, oy + m, ox + m, fine, tile)
+            flow = 2.0 * fine
+            return Alignment(offsets_px=disp, flow_mosaic_px=flow.astype(np.float32))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def zero_alignment(plane_height: int, plane_width: int) -> Alignment:
+    """The reference frame's alignment: no displacement anywhere."""
+    shape = (tile_count(plane_height), tile_count(plane_width), 2)
+    return Alignment(offsets_px=np.zeros(shape, np.int64), flow_mosaic_px=np.zeros(shape, np.float32))
+
