@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import resource
 import statistics
+import subprocess
+import sys
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 
 def alternate(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -20,17 +21,16 @@ def alternate(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, 
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def _child(target: Callable[[], object], queue: "mp.Queue[float]") -> None:
-    target()
-    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2)  # KiB -> GiB
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process so far (GiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
 
 
-def peak_memory_gb(target: Callable[[], object]) -> float:
-    """Peak resident memory (GiB) of a fresh process running ``target`` once."""
-    ctx = mp.get_context("fork")
-    queue: "mp.Queue[float]" = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(target, queue))
-    proc.start()
-    value = queue.get()
-    proc.join()
-    return value
+def peak_memory_gb(script: str, args: Sequence[str]) -> float:
+    """Peak resident memory (GiB) of a fresh interpreter running ``script args``.
+
+    The script must print ``PEAK <GiB>`` as its last line (a fresh process, not a
+    fork: forking after Numba/OpenMP threads have started can deadlock).
+    """
+    out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1].split()[1])
