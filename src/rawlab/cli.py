@@ -144,6 +144,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         except ValueError:
             raise RawlabError(f"--size must be WIDTHxHEIGHT, got {args.size!r}") from None
         size = (w, h)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     path = make_sample(args.output, image=args.image, seed=args.seed, size=size)
     print(path)
     return EXIT_OK
