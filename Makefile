@@ -24,6 +24,9 @@ tools:
 	@missing=""; \
 	command -v exiftool >/dev/null || missing="$$missing libimage-exiftool-perl"; \
 	command -v darktable-cli >/dev/null || missing="$$missing darktable"; \
+	command -v rawtherapee-cli >/dev/null || missing="$$missing rawtherapee"; \
+	command -v dcraw >/dev/null || missing="$$missing dcraw"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \
