@@ -70,6 +70,32 @@ def test_hdr_bracket_extends_range_and_weights_by_snr():
     assert np.std(out.data[dark] - expected[dark]) < 2.0 * np.sqrt(O) / 64.0
 
 
+def test_hdr_rejects_a_ghost_where_the_reference_is_clipped():
+    """A dark object seen only by the short frame, inside an area where the
+    reference is clipped, contradicts the reference (clipped = at least its clip
+    level): it is left out, and the merge is not darker than the reference there."""
+    rng = np.random.default_rng(3)
+    h, w = 128, 256
+    yy, xx = np.mgrid[0:h, 0:w]
+    # radiance in units of the short frame
+    radiance = (0.02 + 0.01 * np.sin(xx / 3.0) * np.cos(yy / 4.0)).astype(np.float32)
+    radiance[:, 96:] = 0.6  # a bright area: clipped in the reference (x8) and the long frame (x64)
+    S, O = 1e-4, 1e-6
+    frames = []
+    for ev in (0.0, -3.0, -6.0):
+        x = radiance * np.float32(2.0 ** (ev + 6))
+        if ev == -6.0:
+            x = x.copy()
+            x[24:104, 136:216] = 0.02  # the ghost: only in the short frame, too large to be aligned away
+        noisy = x + rng.standard_normal(x.shape).astype(np.float32) * np.sqrt(S * np.minimum(x, 1) + O)
+        frames.append(_frame(np.minimum(noisy, 1.0), S, O, t=0.01 * 2.0**ev))
+    out = merge(frames, mode="hdr")
+    ghost = out.data[40:88, 152:200]
+    assert ghost.min() >= 0.95 / 8 - 0.01  # the reference's clip level, in units of the short frame
+    bright = out.data[4:20, 110:250]
+    assert np.median(bright) == pytest.approx(0.6, rel=0.05)
+
+
 def test_cli_writes_a_dng(tmp_path):
     from rawlab.io.dng_write import write_dng
     from rawlab.io.read import read

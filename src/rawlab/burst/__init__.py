@@ -21,6 +21,8 @@ can be written as a DNG.
 from __future__ import annotations
 
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -46,6 +48,19 @@ __all__ = ["MergeParams", "BurstAlignment", "align_burst", "merge", "merge_burst
 
 #: A progress callback: called with a short description of each finished step.
 Progress = Callable[[str], None]
+
+
+def burst_threads() -> int:
+    """Threads for the burst's independent pieces of work (frames, Bayer planes).
+
+    The kernels are serial and release the GIL; parallelism comes from running
+    frames (alignment) and planes (merge) side by side.  This has no barrier per
+    kernel call, so it keeps its speed when other processes share the cores.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,8 @@ def prepare_burst(frames: Sequence[Frame]) -> tuple[list[NDArray[np.float32]], N
     """
     frames = list(frames)
     cfa = check_frames(frames)
-    planes = [split_planes(normalized_mosaic(f)) for f in frames]
+    with ThreadPoolExecutor(max_workers=burst_threads()) as pool:
+        planes = list(pool.map(lambda f: split_planes(normalized_mosaic(f)), frames))
     colors = plane_colors(cfa)
     per_color = noise_profile_per_color(frames[0])
     estimated = per_color is None
@@ -131,7 +147,8 @@ def align_burst(
     tuple
         ``(reference index, alignments per frame)``.
     """
-    grays = [p.mean(axis=0, dtype=np.float32) for p in planes]
+    with ThreadPoolExecutor(max_workers=burst_threads()) as pool:
+        grays = list(pool.map(lambda p: p.mean(axis=0, dtype=np.float32), planes))
     if reference is None:
         ref_index = choose_reference_frame(grays, candidates=reference_candidates)
     else:
@@ -139,12 +156,12 @@ def align_burst(
             raise InvalidParams(f"reference frame {reference} is not in 0..{len(planes) - 1}")
         ref_index = int(reference)
     pyramid = _RefPyramid(grays[ref_index])
-    alignments = []
-    for i, gray in enumerate(grays):
-        if i == ref_index:
-            alignments.append(zero_alignment(*gray.shape))
-        else:
-            alignments.append(align_tiles_hasinoff2016(pyramid, gray, subpixel=subpixel))
+    alignments: list[Alignment] = [zero_alignment(*grays[ref_index].shape)] * len(grays)
+    others = [i for i in range(len(grays)) if i != ref_index]
+    with ThreadPoolExecutor(max_workers=burst_threads()) as pool:
+        jobs = [pool.submit(align_tiles_hasinoff2016, pyramid, grays[i], subpixel=subpixel) for i in others]
+        for i, job in zip(others, jobs):
+            alignments[i] = job.result()
             if progress is not None:
                 progress(f"aligned frame {i}")
     return ref_index, alignments
@@ -171,16 +188,21 @@ def merge_burst(
     )
     merged = np.empty_like(planes[ref_index])
     factors = []
-    for k in range(4):
+
+    def merge_one(k: int) -> float:
         merged[k], factor = merge_plane_hasinoff2016(
             [pl[k] for pl in planes],
             [None if i == ref_index else a for i, a in enumerate(alignments)],
             ref_index=ref_index, noise_scale=float(noise[k, 0]), noise_offset=float(noise[k, 1]),
             robustness=p.robustness, gate=p.gate,
         )
-        factors.append(factor)
-        if progress is not None:
-            progress(f"merged plane {k}")
+        return factor
+
+    with ThreadPoolExecutor(max_workers=min(4, burst_threads())) as pool:
+        for k, factor in enumerate(pool.map(merge_one, range(4))):
+            factors.append(factor)
+            if progress is not None:
+                progress(f"merged plane {k}")
     burst = BurstAlignment(planes, ref_index, alignments, noise, estimated)
     out = merged_frame(
         frames[ref_index], join_planes(merged), noise_per_plane=noise, variance_factor=float(np.mean(factors)),

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numpy.typing import NDArray
 
 from rawlab.burst._planes import TILE_PX, tile_count, tile_origins
@@ -103,12 +103,14 @@ def choose_reference_frame(grays: list[NDArray[np.float32]], *, candidates: int 
 # --- tile distances: Numba kernel and its NumPy twin -------------------------------
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True, fastmath=True)
 def _tile_distances_kernel(ref, alt, oy, ox, cand_y, cand_x, tile, use_l2, out):  # pragma: no cover - compiled
+    # fastmath lets the row sums vectorise (their order of addition is free);
+    # the two norms are separate loops so that the inner loop has no branch
     ny = oy.size
     nx = ox.size
     n_cand = cand_y.shape[2]
-    for t in prange(ny * nx):
+    for t in range(ny * nx):
         i = t // nx
         j = t - i * nx
         y0 = oy[i]
@@ -117,14 +119,81 @@ def _tile_distances_kernel(ref, alt, oy, ox, cand_y, cand_x, tile, use_l2, out):
             dy = cand_y[i, j, k]
             dx = cand_x[i, j, k]
             s = np.float32(0.0)
-            for u in range(tile):
-                for v in range(tile):
-                    d = alt[y0 + u + dy, x0 + v + dx] - ref[y0 + u, x0 + v]
-                    if use_l2:
+            if use_l2:
+                for u in range(tile):
+                    r_row = ref[y0 + u, x0 : x0 + tile]
+                    a_row = alt[y0 + u + dy, x0 + dx : x0 + dx + tile]
+                    for v in range(tile):
+                        d = a_row[v] - r_row[v]
                         s += d * d
-                    else:
-                        s += abs(d)
+            else:
+                for u in range(tile):
+                    r_row = ref[y0 + u, x0 : x0 + tile]
+                    a_row = alt[y0 + u + dy, x0 + dx : x0 + dx + tile]
+                    for v in range(tile):
+                        s += abs(a_row[v] - r_row[v])
             out[i, j, k] = s
+
+
+#: Candidates of the 3 x 3 fine search (raster order) by distance from the centre:
+#: ties go to the nearest (as :func:`_argmin_nearest`).
+_NEAREST_FIRST_3X3 = np.array([4, 1, 3, 5, 7, 0, 2, 6, 8], dtype=np.int64)
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def _fine_search_kernel(ref, alt, oy, ox, pred, tile, order, disp, cost_l2):  # pragma: no cover - compiled
+    # Finest level in one pass per candidate: L1 and L2 distances of the 3 x 3
+    # displacements around the prediction; the best by L1; the 3 x 3 L2 costs
+    # around the best for the sub-pixel fit (those already known are reused).
+    ny = oy.size
+    nx = ox.size
+    l1 = np.empty(9, np.float32)
+    l2 = np.empty(9, np.float32)
+    for t in range(ny * nx):
+        i = t // nx
+        j = t - i * nx
+        y0 = oy[i]
+        x0 = ox[j]
+        py = pred[i, j, 0]
+        px = pred[i, j, 1]
+        for k in range(9):
+            dy = py + k // 3 - 1
+            dx = px + k % 3 - 1
+            s1 = np.float32(0.0)
+            s2 = np.float32(0.0)
+            for u in range(tile):
+                r_row = ref[y0 + u, x0 : x0 + tile]
+                a_row = alt[y0 + u + dy, x0 + dx : x0 + dx + tile]
+                for v in range(tile):
+                    d = a_row[v] - r_row[v]
+                    s1 += abs(d)
+                    s2 += d * d
+            l1[k] = s1
+            l2[k] = s2
+        best = order[0]
+        for q in range(1, 9):
+            if l1[order[q]] < l1[best]:
+                best = order[q]
+        by = py + best // 3 - 1
+        bx = px + best % 3 - 1
+        disp[i, j, 0] = by
+        disp[i, j, 1] = bx
+        for k in range(9):
+            dy = by + k // 3 - 1
+            dx = bx + k % 3 - 1
+            ky = dy - py + 1
+            kx = dx - px + 1
+            if 0 <= ky <= 2 and 0 <= kx <= 2:
+                cost_l2[i, j, k // 3, k % 3] = l2[ky * 3 + kx]
+            else:
+                s2 = np.float32(0.0)
+                for u in range(tile):
+                    r_row = ref[y0 + u, x0 : x0 + tile]
+                    a_row = alt[y0 + u + dy, x0 + dx : x0 + dx + tile]
+                    for v in range(tile):
+                        d = a_row[v] - r_row[v]
+                        s2 += d * d
+                cost_l2[i, j, k // 3, k % 3] = s2
 
 
 def tile_distances(
@@ -328,6 +397,17 @@ def _grid(radius: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     return gy.reshape(-1), gx.reshape(-1)
 
 
+def _argmin_nearest(
+    cost: NDArray[np.float32], gy: NDArray[np.int64], gx: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Index of the smallest cost along the last axis; ties go to the candidate
+    nearest the search centre (a flat or clipped tile, where every candidate
+    costs the same, keeps the predicted displacement instead of drifting to a
+    corner of the search window)."""
+    order = np.argsort(gy * gy + gx * gx, kind="stable")
+    return order[np.argmin(cost[..., order], axis=-1)]
+
+
 def _upsample_candidates(
     prev: NDArray[np.float64], prev_tile: int, ratio: int, centers_y: NDArray, centers_x: NDArray
 ) -> NDArray[np.int64]:
@@ -425,6 +505,15 @@ def align_tiles_hasinoff2016(
             )
             pick = np.argmin(cost0, axis=-1)
             pred = np.take_along_axis(cands, pick[..., None, None], axis=2)[:, :, 0]
+        if lv == 0 and distances is tile_distances and subpixel != "none":
+            # the finest level, fused: the same search as below, one pass over each candidate
+            disp = np.empty(pred.shape, np.int64)
+            cost2 = np.empty(pred.shape[:2] + (3, 3), np.float32)
+            _fine_search_kernel(
+                ref.padded[0], np.ascontiguousarray(alt_p), oy + m, ox + m,
+                np.ascontiguousarray(pred, dtype=np.int64), tile, _NEAREST_FIRST_3X3, disp, cost2,
+            )
+            return _fine_alignment(ref, alt_p, oy + m, ox + m, disp, cost2, tile, subpixel)
         gy, gx = _grid(radius)
         cand_y = pred[..., 0:1] + gy
         cand_x = pred[..., 1:2] + gx
@@ -432,7 +521,7 @@ def align_tiles_hasinoff2016(
             ref.padded[lv], alt_p, origins_y=oy + m, origins_x=ox + m, cand_y=cand_y, cand_x=cand_x,
             tile_px=tile, norm=norm,
         )
-        best = np.argmin(cost, axis=-1)
+        best = _argmin_nearest(cost, gy, gx)
         disp = np.stack([np.take_along_axis(cand_y, best[..., None], -1)[..., 0],
                          np.take_along_axis(cand_x, best[..., None], -1)[..., 0]], axis=-1)
         if lv > 0:
@@ -457,13 +546,17 @@ def align_tiles_hasinoff2016(
                 ref.padded[0], alt_p, origins_y=oy + m, origins_x=ox + m,
                 cand_y=disp[..., 0:1] + gy1, cand_x=disp[..., 1:2] + gx1, tile_px=tile, norm="l2",
             )
-            sub = quadratic_subpixel(cost2.reshape(cost2.shape[:2] + (3, 3)))
-            fine = disp + sub.astype(np.float64)
-            if subpixel == "lucas_kanade":
-                fine = refine_lucas_kanade(ref.padded[0], alt_p, oy + m, ox + m, fine, tile)
-            flow = 2.0 * fine
-            return Alignment(offsets_px=disp, flow_mosaic_px=flow.astype(np.float32))
+            return _fine_alignment(ref, alt_p, oy + m, ox + m, disp, cost2.reshape(cost2.shape[:2] + (3, 3)),
+                                   tile, subpixel)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _fine_alignment(ref, alt_p, oy_p, ox_p, disp, cost2_3x3, tile, subpixel) -> Alignment:
+    """Sub-pixel flow from the 3 x 3 L2 costs around the integer displacement."""
+    fine = disp + quadratic_subpixel(cost2_3x3).astype(np.float64)
+    if subpixel == "lucas_kanade":
+        fine = refine_lucas_kanade(ref.padded[0], alt_p, oy_p, ox_p, fine, tile)
+    return Alignment(offsets_px=disp, flow_mosaic_px=(2.0 * fine).astype(np.float32))
 
 
 def zero_alignment(plane_height: int, plane_width: int) -> Alignment:

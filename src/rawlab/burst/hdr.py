@@ -18,8 +18,11 @@ pixel domain):
    estimate), zero where the frame is clipped (raw >= ``clip_fraction``);
 4. ghosts: where frame and reference are both unclipped, the 5x5-mean
    difference ``D`` is compared with its noise variance ``v``; the weight is
-   multiplied by ``1 - D^2 / (D^2 + c v)``;
-5. ``y = sum w_k y_k / sum w_k``.
+   multiplied by ``1 - D^2 / (D^2 + c v)``; where the reference is clipped
+   (it then says "at least my clip level"), a frame more than 3 sigma below
+   that level is left out;
+5. ``y = sum w_k y_k / sum w_k``; where no frame is left (all clipped or
+   rejected), the shortest frame's value, but not below the reference's.
 
 Values out: linear, black 0, white 1 = saturation of the shortest exposure,
 not clipped; the reference's brightness is restored by BaselineExposure
@@ -153,11 +156,18 @@ def merge_hdr(
             v = (var_y + var_ref) / 25.0
             ghost = d * d / (d * d + robustness * v)
             w = np.where(ref_ok & ~warped_clip[k], w * (1.0 - ghost), w)
+            # where the reference is clipped it still says "at least its clip level":
+            # a frame darker than that by more than its noise shows something else
+            level = np.float32(clip_fraction / gains[ref])
+            sigma = np.sqrt((S * level * g + O) / (g * g))
+            w = np.where(~ref_ok & (warped_y[k] < level - 3.0 * sigma), 0.0, w)
         num += w * warped_y[k]
         den += w
-    # where every frame is clipped the shortest frame's value is kept
+    # where every frame is clipped (or rejected) the shortest frame's value is kept,
+    # but never below the reference's: a clipped reference is a lower bound
     shortest = int(np.argmin(gains))
-    merged = np.where(den > 0, num / np.where(den > 0, den, 1.0), warped_y[shortest]).astype(np.float32)
+    fallback = np.maximum(warped_y[shortest], y[ref])
+    merged = np.where(den > 0, num / np.where(den > 0, den, 1.0), fallback).astype(np.float32)
     if progress is not None:
         progress("merged")
 
