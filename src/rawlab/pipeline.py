@@ -50,6 +50,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "rawlab.look.mono",
     "rawlab.look.lut",
     "rawlab.look.modes",
+    "rawlab.look.fused",
 )
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
@@ -186,7 +187,7 @@ def builtin_recipes() -> list[str]:
     return sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
 
 
-def develop(frame: Frame, recipe: Recipe | str | Path | None = None) -> Frame:
+def develop(frame: Frame, recipe: Recipe | str | Path | None = None, *, fuse: bool = True) -> Frame:
     """Run ``recipe`` (default: the built-in ``default``) on ``frame``.
 
     Parameters
@@ -195,6 +196,12 @@ def develop(frame: Frame, recipe: Recipe | str | Path | None = None) -> Frame:
         A frame from :func:`rawlab.read` or :func:`rawlab.read_bayer`.
     recipe
         A :class:`Recipe`, a built-in recipe name or a recipe file.
+    fuse
+        Run each run of point-wise stages (colour matrices, exposure, tone
+        curve, output transfer, the look's colour operations, vignette, grain)
+        as one pass through a baked LUT (:func:`rawlab.look.fused.fuse_recipe`):
+        faster, equal to the stage-by-stage result within interpolation error
+        (mean CIEDE2000 <= 0.5 with a look, about 0.001 without).  ``False`` runs every stage as written.
 
     Returns
     -------
@@ -207,6 +214,10 @@ def develop(frame: Frame, recipe: Recipe | str | Path | None = None) -> Frame:
         recipe = Recipe.builtin("default")
     elif not isinstance(recipe, Recipe):
         recipe = Recipe.load(recipe)
+    if fuse:
+        from rawlab.look.fused import fuse_recipe
+
+        recipe = fuse_recipe(recipe)
     for step in recipe.steps:
         frame = step.spec(frame, step.params)
     return frame

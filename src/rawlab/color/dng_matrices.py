@@ -413,7 +413,7 @@ def camera_to_xyz_d50_matrix(
     return M_balanced @ np.diag(applied / n)
 
 
-@stage("camera_to_xyz", params=CameraToXYZParams, consumes=Encoding.CAMERA_RGB, produces=Encoding.XYZ_D50)
+@stage("camera_to_xyz", params=CameraToXYZParams, consumes=Encoding.CAMERA_RGB, produces=Encoding.XYZ_D50, pointwise=True)
 def camera_to_xyz(frame: Frame, p: CameraToXYZParams) -> Frame:
     """Map linear camera RGB to CIE XYZ with a D50 white (DNG colour model).
 

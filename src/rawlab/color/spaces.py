@@ -83,7 +83,7 @@ def matrix_XYZ_D50_to_RGB(space: str) -> NDArray[np.float64]:
     return _CACHE[space]
 
 
-@stage("xyz_to_rgb", params=XYZToRGBParams, consumes=Encoding.XYZ_D50, produces=Encoding.RGB)
+@stage("xyz_to_rgb", params=XYZToRGBParams, consumes=Encoding.XYZ_D50, produces=Encoding.RGB, pointwise=True)
 def xyz_to_rgb(frame: Frame, p: XYZToRGBParams) -> Frame:
     """Convert linear XYZ D50 to linear RGB in the chosen primaries.
 

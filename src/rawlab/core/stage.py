@@ -33,6 +33,7 @@ class StageSpec:
     consumes: tuple[Encoding, ...]
     produces: Encoding | None
     doc: str
+    pointwise: bool = False
 
     @property
     def version(self) -> int:
@@ -52,6 +53,7 @@ def stage(
     params: type[Params],
     consumes: Encoding | tuple[Encoding, ...],
     produces: Encoding | None = None,
+    pointwise: bool = False,
 ) -> Callable[[StageFunc], StageFunc]:
     """Register ``func`` as stage ``name``.
 
@@ -65,6 +67,11 @@ def stage(
         Encoding(s) the stage accepts.
     produces
         Encoding of the result; ``None`` when it keeps the input's encoding.
+    pointwise
+        True when each output pixel depends only on the same input pixel's
+        values, the params and the frame's metadata (not on its position or
+        neighbours): :mod:`rawlab.look.fused` may then fold the stage into one
+        pass with its point-wise neighbours.
     """
     accepted = consumes if isinstance(consumes, tuple) else (consumes,)
 
@@ -86,7 +93,7 @@ def stage(
 
         if name in _REGISTRY and _REGISTRY[name].func.__wrapped__ is not func:  # type: ignore[attr-defined]
             raise ValueError(f"stage {name!r} is registered twice")
-        _REGISTRY[name] = StageSpec(name, run, params, accepted, produces, (func.__doc__ or "").strip())
+        _REGISTRY[name] = StageSpec(name, run, params, accepted, produces, (func.__doc__ or "").strip(), pointwise)
         return run
 
     return decorate

@@ -169,7 +169,7 @@ def hsl_8band_reference(rgb_linear: NDArray, *, hue_deg, saturation, luminance_e
     return out.reshape(np.shape(rgb_linear)).astype(np.float32)
 
 
-@stage("look_hsl", params=HslParams, consumes=Encoding.RGB)
+@stage("look_hsl", params=HslParams, consumes=Encoding.RGB, pointwise=True)
 def look_hsl(frame: Frame, p: HslParams) -> Frame:
     """8-band hue/saturation/luminance. In and out: ``RGB``, linear."""
     require_transfer(frame, "look_hsl", Transfer.LINEAR)

@@ -360,7 +360,7 @@ class LutParams(Params):
         return d
 
 
-@stage("look_lut", params=LutParams, consumes=Encoding.RGB)
+@stage("look_lut", params=LutParams, consumes=Encoding.RGB, pointwise=True)
 def look_lut(frame: Frame, p: LutParams) -> Frame:
     """Apply a 3D/1D LUT. In and out: ``RGB``, sRGB-encoded display values (0..1 domain)."""
     require_transfer(frame, "look_lut", Transfer.SRGB)

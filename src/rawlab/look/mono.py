@@ -104,7 +104,7 @@ def mono_mix_reference(rgb_linear: NDArray, *, weights: NDArray, contrast: float
     return np.repeat(m[..., None], 3, axis=-1).astype(np.float32)
 
 
-@stage("look_mono", params=MonoParams, consumes=Encoding.RGB)
+@stage("look_mono", params=MonoParams, consumes=Encoding.RGB, pointwise=True)
 def look_mono(frame: Frame, p: MonoParams) -> Frame:
     """Monochrome conversion. In: ``RGB``, linear, scene-referred. Out: same, with R = G = B."""
     require_transfer(frame, "look_mono", Transfer.LINEAR)

@@ -94,7 +94,7 @@ def saturation_vibrance_reference(
     return (y[..., None] + f[..., None] * (x - y[..., None])).astype(np.float32)
 
 
-@stage("look_saturation", params=SaturationParams, consumes=Encoding.RGB)
+@stage("look_saturation", params=SaturationParams, consumes=Encoding.RGB, pointwise=True)
 def look_saturation(frame: Frame, p: SaturationParams) -> Frame:
     """Saturation and vibrance. In and out: ``RGB``, linear (luminance kept)."""
     require_transfer(frame, "look_saturation", Transfer.LINEAR)

@@ -87,7 +87,7 @@ def split_tone_reference(
     return (x * m).astype(np.float32)
 
 
-@stage("look_split_tone", params=SplitToneParams, consumes=Encoding.RGB)
+@stage("look_split_tone", params=SplitToneParams, consumes=Encoding.RGB, pointwise=True)
 def look_split_tone(frame: Frame, p: SplitToneParams) -> Frame:
     """Split toning. In and out: ``RGB``, linear, display-referred (after the tone curve)."""
     require_transfer(frame, "look_split_tone", Transfer.LINEAR)

@@ -119,7 +119,7 @@ def tone_curve_look_reference(
     return np.where(y > t, shoulder, y).astype(np.float32)
 
 
-@stage("look_tone_curve", params=ToneCurveParams, consumes=Encoding.RGB)
+@stage("look_tone_curve", params=ToneCurveParams, consumes=Encoding.RGB, pointwise=True)
 def look_tone_curve(frame: Frame, p: ToneCurveParams) -> Frame:
     """Look tone curve: linear scene-referred RGB -> linear display-referred RGB.
 

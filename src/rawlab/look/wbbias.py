@@ -75,7 +75,7 @@ def white_balance_bias_gains(warmth_mired: float, tint: float, primaries: Primar
     return np.array(_gains(float(warmth_mired), float(tint), _SPACE_OF.get(primaries, "srgb")), np.float32)  # type: ignore[arg-type]
 
 
-@stage("look_white_balance_bias", params=WhiteBalanceBiasParams, consumes=Encoding.RGB)
+@stage("look_white_balance_bias", params=WhiteBalanceBiasParams, consumes=Encoding.RGB, pointwise=True)
 def look_white_balance_bias(frame: Frame, p: WhiteBalanceBiasParams) -> Frame:
     """White-balance bias. In and out: ``RGB``, linear, scene-referred."""
     require_transfer(frame, "look_white_balance_bias", Transfer.LINEAR)

@@ -54,6 +54,7 @@ def apply_exposure_ev(data: NDArray[np.float32], *, exposure_ev: float) -> NDArr
     "exposure",
     params=ExposureParams,
     consumes=(Encoding.RGB, Encoding.CAMERA_RGB, Encoding.XYZ_D50),
+    pointwise=True,
 )
 def exposure(frame: Frame, p: ExposureParams) -> Frame:
     """Brighten or darken linear data by ``exposure_ev`` (+ BaselineExposure) stops.

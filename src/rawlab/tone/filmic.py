@@ -131,7 +131,7 @@ def tone_filmic_reference(
     return np.where(x > t, shoulder, x).astype(np.float32)
 
 
-@stage("filmic", params=FilmicParams, consumes=Encoding.RGB)
+@stage("filmic", params=FilmicParams, consumes=Encoding.RGB, pointwise=True)
 def filmic(frame: Frame, p: FilmicParams) -> Frame:
     """Tone-map linear scene-referred RGB to linear display-referred RGB.
 

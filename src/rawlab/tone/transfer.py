@@ -105,7 +105,7 @@ def encode_srgb_iec61966_reference(rgb_linear: NDArray) -> NDArray[np.float32]:
     return np.where(x < 0, -e, e).astype(np.float32)
 
 
-@stage("output_transfer", params=OutputTransferParams, consumes=Encoding.RGB)
+@stage("output_transfer", params=OutputTransferParams, consumes=Encoding.RGB, pointwise=True)
 def output_transfer(frame: Frame, p: OutputTransferParams) -> Frame:
     """Apply the output transfer curve to linear display-referred RGB.
 
