@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 from rawlab.errors import RawlabError
 from rawlab.look.cli import add_develop_look_arguments, add_looks_parser, apply_look_options, finish_frame, run_looks
 from rawlab.burst.cli import add_burst_parser, run_burst
+from rawlab.lab.cli import add_lab_parser, run_lab
 from rawlab.sim.cli import add_simulate_parser, run_simulate
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -61,6 +62,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_looks_parser(sub)
     add_simulate_parser(sub)
     add_burst_parser(sub)
+    add_lab_parser(sub)
     return parser
 
 
@@ -166,6 +168,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "looks": run_looks,
     "simulate": run_simulate,
     "burst": run_burst,
+    "lab": run_lab,
 }
 
 
