@@ -57,6 +57,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", default="astronaut", help="scikit-image photo to unprocess")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", default=None, help="WIDTHxHEIGHT to resize the photo to first")
+    p.add_argument("--oversample", type=int, default=None,
+                   help="sensor pixels per photo pixel and side, 1..4 (default 2)")
 
     sub.add_parser("recipes", help="list the built-in recipes")
     add_looks_parser(sub)
@@ -99,7 +101,6 @@ def _cmd_develop(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise RawlabError("output must be a folder", path=str(out_dir))
-    out_dir.mkdir(parents=True, exist_ok=True)
 
     failures: list[str] = []
     internal = False
@@ -110,7 +111,11 @@ def _cmd_develop(args: argparse.Namespace) -> int:
             target = _out_path(name, out_dir, args.format)
             if target.resolve() == Path(name).resolve():
                 raise RawlabError("output would overwrite the input", path=name)
-            frame = finish_frame(develop(read(name), recipe), args)
+            developed = develop(read(name), recipe)
+            for line in _unapplied_required_opcodes(name, developed):
+                tqdm.write(f"rawlab: warning: {line}", file=sys.stderr)
+            frame = finish_frame(developed, args)
+            out_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to write
             written = write_image(frame, target, format=args.format, quality=args.quality, bit_depth=args.bits)
             tqdm.write(str(written), file=sys.stdout)
         except RawlabError as exc:
@@ -136,8 +141,22 @@ def _cmd_develop(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT if failures else EXIT_OK
 
 
+def _unapplied_required_opcodes(name: str, frame) -> list[str]:
+    """One line per DNG opcode that is not flagged optional and that the develop could not apply.
+
+    The DNG specification (1.6, chapter 7) says a reader that cannot apply
+    such an opcode should not present the image as correct: the photo is
+    still written, with this warning.
+    """
+    return [
+        f"{name}: OpcodeList{op.list_index} {op.name} is required but was not applied; the photo may be wrong"
+        for op in frame.opcodes
+        if not op.optional
+    ]
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from rawlab.sample import make_sample
+    from rawlab.sample import BUILTIN_OVERSAMPLE, make_sample
 
     size = None
     if args.size:
@@ -147,7 +166,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             raise RawlabError(f"--size must be WIDTHxHEIGHT, got {args.size!r}") from None
         size = (w, h)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    path = make_sample(args.output, image=args.image, seed=args.seed, size=size)
+    oversample = BUILTIN_OVERSAMPLE if args.oversample is None else args.oversample
+    path = make_sample(args.output, image=args.image, seed=args.seed, size=size, oversample=oversample)
     print(path)
     return EXIT_OK
 
@@ -183,6 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rawlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (``rawlab info x | head``)
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - one line unless --debug
         if args.debug or os.environ.get("RAWLAB_DEBUG"):
             raise

@@ -56,6 +56,9 @@ M_XYZ_TO_CAMERA_CANON_5D2_D65 = np.array(
     ]
 )
 
+#: Oversampling of the built-in sample (``rawlab sample``): 2 sensor pixels per photo pixel and side.
+BUILTIN_OVERSAMPLE = 2
+
 #: EXIF LightSource code of D65 (CalibrationIlluminant1).
 ILLUMINANT_D65 = 21
 
@@ -324,6 +327,7 @@ def make_sample(
     seed: int = 0,
     iso: float = 100.0,
     size: tuple[int, int] | None = None,
+    oversample: int = 1,
 ) -> Path:
     """Write the built-in sample DNG.
 
@@ -341,6 +345,15 @@ def make_sample(
     size
         ``(width, height)`` to resize the photo to first (bicubic), e.g.
         ``(4000, 3000)`` for a 12 MP benchmark input.
+    oversample
+        Sensor pixels per photo pixel along each side (1..4): the photo (after
+        ``size``) is enlarged by this factor (bicubic) before it is
+        unprocessed, so that each photo pixel is seen by a whole Bayer quad,
+        as on a sensor with more pixels than the output.  The photo is
+        already demosaiced and sharpened to its own pixel grid; mosaicing it
+        at 1x asks the demosaicker to restore detail no camera lens passes.
+        The built-in sample (``rawlab sample``, ``make demo``) uses
+        :data:`BUILTIN_OVERSAMPLE`.
 
     Returns
     -------
@@ -350,7 +363,11 @@ def make_sample(
     """
     from rawlab.io.dng_write import write_dng
 
+    if not isinstance(oversample, (int, np.integer)) or not 1 <= oversample <= 4:
+        raise InvalidParams(f"oversample must be an integer in 1..4, got {oversample!r}")
     photo = load_photo(image, size=size)
+    if oversample > 1:
+        photo = load_photo(photo, size=(photo.shape[1] * int(oversample), photo.shape[0] * int(oversample)))
     mosaic_dn, sensor, color = unprocess(photo, seed=seed, iso=iso)
     frame = Frame(
         data=mosaic_dn.astype(np.float32),
