@@ -10,9 +10,11 @@ from:
   world.
 * ``gray_world``: the mean of each channel over unclipped pixels is taken as
   the neutral (Buchsbaum, "A spatial processor model for object colour
-  perception", J. Franklin Institute 310(1), 1980), made robust by dropping the
-  top and bottom 1 % of each channel and every site at or above 95 % of its
-  clip level.
+  perception", J. Franklin Institute 310(1), 1980), every colour averaged over
+  the same CFA cells (or pixels): a cell with any site at or above 95 % of its
+  clip level is left out, and the darkest and brightest 1 % are trimmed
+  (version 2; version 1 dropped clipped sites per channel, which biased a
+  channel that clips first towards a low mean).
 * ``manual``: gains given as (R, G, B); only their ratios count (they are
   scaled to green 1 -- brightness is the exposure stage's job).
 
@@ -53,9 +55,12 @@ _GRAY_WORLD_CLIP_FRACTION = 0.95
 
 @dataclass(frozen=True)
 class WhiteBalanceParams(Params):
-    """Parameters of the ``white_balance`` stage."""
+    """Parameters of the ``white_balance`` stage.
 
-    VERSION: ClassVar[int] = 1
+    Version 2: gray world averages every colour over the same CFA cells.
+    """
+
+    VERSION: ClassVar[int] = 2
     mode: str = param(
         "as_shot",
         choices=("as_shot", "gray_world", "manual"),
@@ -112,29 +117,39 @@ def _gain_kernel(data, site_gains, out):  # pragma: no cover - compiled
             out[y, x] = data[y, x] * row[x % rx]
 
 
-def _channel_samples(data: NDArray, cfa: CfaPattern | None) -> list[NDArray]:
-    """A strided subsample of each colour's values (at most ~1 M per colour)."""
+def _cell_samples(data: NDArray, cfa: CfaPattern | None) -> tuple[NDArray[np.float32], NDArray[np.intp]]:
+    """A strided subsample of CFA cells (or pixels): ``(cells, sites)`` values and each site's colour.
+
+    A mosaic is cut into its CFA repeat cells (2 x 2 for Bayer); each sampled
+    cell keeps all its sites, so that the colours of one cell are judged
+    together.  At most ~:data:`_GRAY_WORLD_MAX_SAMPLES` cells are kept.
+    """
     if cfa is None:
         flat = data.reshape(-1, 3)
         step = max(1, flat.shape[0] // _GRAY_WORLD_MAX_SAMPLES)
-        sub = flat[::step]
-        return [sub[:, c] for c in range(3)]
+        return flat[::step], np.arange(3)
     ry, rx = cfa.shape
-    per_colour: list[list[NDArray]] = [[], [], []]
     h, w = data.shape
-    cells = (h // ry) * (w // rx)
-    step = max(1, int(np.sqrt(cells / _GRAY_WORLD_MAX_SAMPLES)))
-    for dy in range(ry):
-        for dx in range(rx):
-            sites = data[dy::ry * step, dx::rx * step]
-            per_colour[cfa.pattern[dy][dx]].append(sites.reshape(-1))
-    return [np.concatenate(v) if v else np.zeros(0, np.float32) for v in per_colour]
+    ny, nx = h // ry, w // rx
+    step = max(1, int(np.ceil(np.sqrt(ny * nx / _GRAY_WORLD_MAX_SAMPLES))))
+    cells = data[: ny * ry, : nx * rx].reshape(ny, ry, nx, rx)[::step, :, ::step, :]
+    cells = cells.transpose(0, 2, 1, 3).reshape(-1, ry * rx)
+    colours = np.array([cfa.pattern[dy][dx] for dy in range(ry) for dx in range(rx)], dtype=np.intp)
+    return cells, colours
 
 
 def neutral_gray_world(
     data: NDArray[np.float32], *, cfa: CfaPattern | None = None, clip_level: NDArray | None = None
 ) -> NDArray[np.float64]:
     """Gray-world camera neutral (green = 1) of a mosaic or camera-RGB frame.
+
+    The scene is assumed grey on average (Buchsbaum 1980): the neutral is the
+    mean of each colour over the same set of places.  Places are CFA repeat
+    cells (2 x 2 for Bayer) or pixels; one is left out when any of its sites is
+    at or above 95 % of its clip level or not finite (a clipped channel would
+    bias its own mean down -- each colour must be averaged over the same
+    places), and the darkest and brightest 1 % (by the sum of their colour
+    means) are trimmed.
 
     Parameters
     ----------
@@ -143,22 +158,32 @@ def neutral_gray_world(
     cfa
         The mosaic's pattern when ``data`` is a mosaic.
     clip_level
-        Per-channel clip levels; sites at or above 95 % of theirs are ignored.
+        Per-channel clip levels.
 
     Returns
     -------
     numpy.ndarray
-        float64 ``(3,)`` neutral, green 1: per channel the mean of the values
-        between the 1st and 99th percentile of its unclipped, finite sites.
+        float64 ``(3,)`` neutral, green 1; ``(1, 1, 1)`` when nothing usable
+        is left (a black, clipped or empty frame carries no colour information).
     """
     clip = np.full(3, np.inf) if clip_level is None else np.asarray(clip_level, dtype=np.float64).reshape(3)
-    means = np.zeros(3)
-    for c, values in enumerate(_channel_samples(np.asarray(data, dtype=np.float32), cfa)):
-        values = values[np.isfinite(values) & (values < _GRAY_WORLD_CLIP_FRACTION * clip[c])]
-        if values.size:
-            lo, hi = np.quantile(values, [_GRAY_WORLD_TRIM, 1.0 - _GRAY_WORLD_TRIM])
-            kept = values[(values >= lo) & (values <= hi)]
-            means[c] = float(kept.mean()) if kept.size else float(values.mean())
+    cells, colours = _cell_samples(np.asarray(data, dtype=np.float32), cfa)
+    limit = (_GRAY_WORLD_CLIP_FRACTION * clip[colours]).astype(np.float32)
+    usable = np.all(np.isfinite(cells) & (cells < limit), axis=1)
+    cells = cells[usable].astype(np.float64)
+    if cells.shape[0] == 0:
+        return np.ones(3)
+    # per place, the mean of each colour's sites: (places, 3)
+    weights = np.zeros((colours.size, 3))
+    weights[np.arange(colours.size), colours] = 1.0
+    counts = weights.sum(axis=0)
+    if np.any(counts == 0):
+        return np.ones(3)
+    per_colour = cells @ (weights / counts)
+    level = per_colour.sum(axis=1)
+    lo, hi = np.quantile(level, [_GRAY_WORLD_TRIM, 1.0 - _GRAY_WORLD_TRIM])
+    kept = per_colour[(level >= lo) & (level <= hi)]
+    means = (kept if kept.shape[0] else per_colour).mean(axis=0)
     if not np.all(means > 0):
         return np.ones(3)  # a black or empty frame: no information, leave the colours alone
     return means / means[1]
