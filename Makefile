@@ -8,7 +8,9 @@ PYTEST_ARGS ?= -n 2 -q
 .PHONY: demo test tools bench clean
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || { $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "rawlab needs Python 3.11 or newer; $(PYTHON) is older (set PYTHON=...)"; exit 1; }; \
+	  $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
 	@touch $(STAMP)
@@ -30,7 +32,8 @@ tools:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+	      || { echo "make tools: apt-get could not install$$missing"; exit 1; }; \
 	  else echo "warning: missing$$missing (run as root or install them; tests needing them will fail)"; fi; \
 	fi
 

@@ -24,3 +24,16 @@ def shared_data() -> Path:
             pytest.fail(f"CI run without the shared test data at {SHARED_DATA}")
         pytest.skip(f"shared test data not found at {SHARED_DATA} (a fresh clone without ../shared)")
     return SHARED_DATA
+
+
+def require_tool(name: str, package: str) -> str:
+    """Path of the command ``name``; fails in CI (``make test`` installs the
+    Debian ``package``), skips with a reason on a user's machine without it."""
+    import shutil
+
+    exe = shutil.which(name)
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed (Debian package {package}); make test installs it")
+        pytest.skip(f"{name} not installed (Debian package {package})")
+    return exe

@@ -120,7 +120,7 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, bad_files, kind):
     assert result.returncode == 2
     assert len(lines) == 1 and str(path) in lines[0]
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
-    assert not out_dir.exists() or not any(out_dir.iterdir())
+    assert not out_dir.exists()  # nothing written, not even the folder
     assert (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns) == before
 
 
@@ -158,3 +158,34 @@ def test_usage_errors_exit_2(tmp_path, sample_dng):
     assert result.returncode == 2 and "missing.toml" in result.stderr
     result = _run("develop", str(tmp_path / "nope.dng"), "-o", str(tmp_path))
     assert result.returncode == 2 and "nope.dng" in result.stderr
+
+
+def test_info_into_a_closed_pipe_is_quiet(sample_dng):
+    """``rawlab info FILE | head -c 10``: the reader leaves early; no traceback, no internal error."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    command = f"{sys.executable} -m rawlab info {sample_dng} | head -c 10"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_required_opcode_that_cannot_be_applied_is_reported(tmp_path, sample_dng, capsys):
+    """An unknown opcode is kept, shown by ``info``, and a required one (not
+    flagged optional) gives a one-line warning on develop; the photo is written."""
+    from rawlab.core.opcodes import UnknownOpcode
+    from rawlab.io.dng_write import write_dng
+    from rawlab.io.read import read
+
+    frame = read(sample_dng)
+    ops = (
+        UnknownOpcode(opcode_id=99, payload=b"abcd", list_index=2, optional=False),
+        UnknownOpcode(opcode_id=98, payload=b"", list_index=3, optional=True),
+    )
+    path = write_dng(frame.replace(opcodes=ops), tmp_path / "unknown.dng")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(unknown: kept, not applied)") == 2
+    assert main(["develop", str(path), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown.dng" in err[0] and "OpcodeList2" in err[0] and "required" in err[0]
+    assert (tmp_path / "out" / "unknown.jpg").is_file()

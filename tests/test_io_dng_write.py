@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from conftest import require_tool
 import pytest
 import rawpy
 import tifffile
@@ -31,8 +32,6 @@ from rawlab.io.dng import read_dng
 from rawlab.io.dng_write import write_dng
 from rawlab.io.opcodes import serialize_opcode_list
 
-EXIFTOOL = shutil.which("exiftool")
-DARKTABLE = shutil.which("darktable-cli")
 PHASES = ["RGGB", "GRBG", "GBRG", "BGGR"]
 
 CAPTURE = CaptureInfo(
@@ -91,7 +90,7 @@ def _libraw_index_map(raw: rawpy.RawPy) -> np.ndarray:
 
 def _exiftool_validate(path: Path) -> list[str]:
     out = subprocess.run(
-        [EXIFTOOL, "-validate", "-warning", "-error", "-a", "-j", str(path)],
+        [require_tool("exiftool", "libimage-exiftool-perl"), "-validate", "-warning", "-error", "-a", "-j", str(path)],
         capture_output=True,
         text=True,
         check=True,
@@ -452,7 +451,6 @@ def test_source_exif_tags_are_kept(tmp_path):
     assert "MakerNote" not in exif
 
 
-@pytest.mark.skipif(EXIFTOOL is None, reason="exiftool not installed")
 @pytest.mark.parametrize(
     ("kind", "compression", "preview"),
     [
@@ -483,7 +481,6 @@ def test_exiftool_validate(tmp_path, kind, compression, preview):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(DARKTABLE is None, reason="darktable-cli not installed")
 def test_darktable_converts(tmp_path):
     frame = _bayer_frame("GRBG", 12, shape=(300, 400), crop_px=(4, 4, 290, 390), black_level_dn=64.0)
     source = write_dng(frame, tmp_path / "dt.dng", compression="ljpeg", preview=True)
@@ -491,7 +488,7 @@ def test_darktable_converts(tmp_path):
     config = tmp_path / "dtconf"
     config.mkdir()
     result = subprocess.run(
-        [DARKTABLE, str(source), str(out), "--core", "--configdir", str(config)],
+        [require_tool("darktable-cli", "darktable"), str(source), str(out), "--core", "--configdir", str(config)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -565,3 +562,25 @@ def test_no_warnings_from_tifffile(tmp_path, caplog):
         warnings.simplefilter("error")
         write_dng(_bayer_frame("RGGB", 12), tmp_path / "quiet.dng", preview=True)
     assert not [r for r in caplog.records if r.name == "tifffile"]
+
+
+@pytest.mark.slow
+def test_builtin_sample_validates_and_darktable_develops_it(tmp_path):
+    """The DNG that ``rawlab sample`` (and ``make demo``) writes: exiftool finds no
+    problem, LibRaw reads it bit-exact, and darktable-cli develops it."""
+    from rawlab.cli import main
+
+    path = tmp_path / "sample.dng"
+    assert main(["sample", "-o", str(path)]) == 0
+    assert _exiftool_validate(path) == []
+    ours = read_dng(path)
+    with rawpy.imread(str(path)) as raw:
+        np.testing.assert_array_equal(raw.raw_image_visible, ours.data.astype(np.uint16))
+    out = tmp_path / "sample.jpg"
+    config = tmp_path / "dtconf"
+    config.mkdir()
+    result = subprocess.run(
+        [require_tool("darktable-cli", "darktable"), str(path), str(out), "--core", "--configdir", str(config)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0 and out.is_file(), result.stdout[-2000:] + result.stderr[-2000:]

@@ -13,6 +13,7 @@ import subprocess
 
 import imagecodecs
 import numpy as np
+from conftest import require_tool
 import pytest
 import tifffile
 from PIL import Image
@@ -24,7 +25,6 @@ from rawlab.errors import InvalidParams, RawlabError, StageError, UnsupportedFil
 from rawlab.io.atomic import atomic_write
 from rawlab.io.encode import quantize_unorm, quantize_unorm_reference, write_image
 
-EXIFTOOL = shutil.which("exiftool")
 CAPTURE = CaptureInfo(
     make="Acme",
     model="Lab One",
@@ -186,14 +186,14 @@ def test_heif(tmp_path):
     assert _psnr(decoded, quantize_unorm(frame.data, bits=8), 255) > 30
 
 
-@pytest.mark.skipif(EXIFTOOL is None, reason="exiftool not installed")
 @pytest.mark.parametrize(
     ("name", "bits"), [("a.jpg", None), ("a.png", 16), ("a.tif", 16), ("a.tif", 8), ("a.heic", None)]
 )
 def test_exiftool_validates(tmp_path, name, bits):
     path = write_image(_frame(), tmp_path / name, bit_depth=bits)
     out = subprocess.run(
-        [EXIFTOOL, "-validate", "-warning", "-error", "-a", "-j", str(path)], capture_output=True, text=True
+        [require_tool("exiftool", "libimage-exiftool-perl"), "-validate", "-warning", "-error", "-a", "-j", str(path)],
+        capture_output=True, text=True,
     )
     info = json.loads(out.stdout)[0]
     assert info["Validate"] == "OK", {
