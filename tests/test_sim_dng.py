@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 
@@ -17,6 +18,16 @@ from rawlab.sim.cli import add_simulate_parser, run_simulate
 from rawlab.sim.scene import colorchecker
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*Aligning")
+
+
+def _require_tool(name: str) -> str:
+    """Path of a Debian peer tool: skip without it, but fail in CI (``make tools`` installs it)."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI run without {name} (make tools)")
+        pytest.skip(f"{name} is not installed (make tools)")
+    return path
 
 
 @pytest.fixture(scope="module", params=["phone-small", "phone-1in", "fullframe"])
@@ -44,12 +55,11 @@ def test_dng_opens_in_rawpy(written):
 
 
 def test_dng_is_valid_for_exiftool(written):
-    if shutil.which("exiftool") is None:
-        pytest.skip("exiftool is not installed (make tools)")
+    exiftool = _require_tool("exiftool")
     cap, path = written
     out = subprocess.run(
-        ["exiftool", "-j", "-validate", "-warning", "-error", "-ISO", "-ExposureTime", "-FNumber", "-FocalLength",
-         "-Make", "-Model", "-NoiseProfile", "-ColorMatrix2", "-ForwardMatrix1", str(path)],
+        [exiftool, "-j", "-validate", "-warning", "-error", "-ISO", "-ExposureTime", "-FNumber", "-FocalLength",
+         "-Make", "-Model", "-NoiseProfile", "-ColorMatrix2", "-ForwardMatrix1", "-LightSource#", str(path)],
         capture_output=True, text=True, check=True,
     )
     info = json.loads(out.stdout)[0]
@@ -59,15 +69,15 @@ def test_dng_is_valid_for_exiftool(written):
     assert info["ISO"] == 200 and info["Make"] == "rawlab" and info["Model"] == cam.model
     assert float(info["FNumber"]) == pytest.approx(cam.optics.f_number)
     assert "NoiseProfile" in info and "ColorMatrix2" in info and "ForwardMatrix1" in info
+    assert info["LightSource"] == 21  # EXIF LightSource: D65
 
 
 def test_darktable_develops_it(written, tmp_path):
-    if shutil.which("darktable-cli") is None:
-        pytest.skip("darktable-cli is not installed (make tools)")
+    darktable = _require_tool("darktable-cli")
     cap, path = written
     out = tmp_path / "dt.jpg"
     result = subprocess.run(
-        ["darktable-cli", str(path), str(out), "--core", "--configdir", str(tmp_path / "cfg"), "--library", ":memory:"],
+        [darktable, str(path), str(out), "--core", "--configdir", str(tmp_path / "cfg"), "--library", ":memory:"],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-500:]
@@ -88,6 +98,19 @@ def test_dng_round_trip_with_the_reader(written):
     np.testing.assert_allclose(frame.color.M_forward_1, cap.frame.color.M_forward_1, atol=1e-4)
     assert [op.name for op in frame.opcodes] == ["GainMap"]
     assert frame.capture.iso == 200
+
+
+@pytest.mark.parametrize("illuminant, code", [("D65", 21), ("D50", 23), ("A", 17), ("F2", 14), ("F11", 14),
+                                               ("LED", 255)])
+def test_exif_light_source_is_the_scene_illuminant(illuminant, code, tmp_path):
+    import tifffile
+
+    cap = capture(colorchecker((60, 40)), "phone-small", illuminant=illuminant, seed=1)
+    (path,) = write_captures([cap], tmp_path)
+    with tifffile.TiffFile(path) as tif:
+        exif = tif.pages[0].tags["ExifTag"].value
+    assert int(exif["LightSource"]) == code
+    assert float(exif["ISOSpeedRatings"]) == cap.frame.capture.iso  # the built tags are still there
 
 
 def test_same_seed_same_bytes(tmp_path):
@@ -130,6 +153,48 @@ def test_cli_bracket(tmp_path):
         assert raw.raw_image_visible.shape == (40, 160)
     truth = json.loads((tmp_path / "truth.json").read_text())
     assert [f["exposure_ev"] for f in truth["frames"]] == [-2.0, 0.0, 2.0]
+
+
+def _dng_opcode_names(path) -> list[str]:
+    from rawlab.io.dng import read_dng
+
+    return [op.name for op in read_dng(path).opcodes]
+
+
+@pytest.mark.parametrize("mode", [["--burst", "2"], ["--bracket", "-1,1"], []])
+def test_cli_gainmap_reaches_every_frame(mode, tmp_path):
+    run_simulate(_cli(["flat_field", "--size", "64x48", "--gainmap", *mode, "-o", str(tmp_path)]))
+    dngs = sorted(tmp_path.glob("*.dng"))
+    assert len(dngs) == (1 if not mode else 2)
+    for path in dngs:
+        assert _dng_opcode_names(path) == ["GainMap"], path.name
+    run_simulate(_cli(["flat_field", "--size", "64x48", *mode, "-o", str(tmp_path / "plain")]))
+    assert all(_dng_opcode_names(p) == [] for p in (tmp_path / "plain").glob("*.dng"))
+
+
+def test_cli_burst_with_bracket_is_a_one_line_usage_error(tmp_path, capsys):
+    from rawlab.cli import main
+
+    rc = main(["simulate", "gray_steps", "--size", "64x32", "--burst", "4", "--bracket", "-2,0,2",
+               "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "--burst" in err and "--bracket" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_f_number_and_luminance(tmp_path):
+    run_simulate(_cli(["flat_field", "--size", "64x48", "--exposure", "0.002", "--f-number", "4",
+                       "--luminance", "300", "-o", str(tmp_path)]))
+    frame = json.loads((tmp_path / "truth.json").read_text())["frames"][0]
+    assert frame["f_number"] == 4.0 and frame["white_luminance_cd_m2"] == 300.0
+    run_simulate(_cli(["flat_field", "--size", "64x48", "--exposure", "0.002", "--f-number", "8",
+                       "--luminance", "300", "-o", str(tmp_path / "b")]))
+    other = json.loads((tmp_path / "b" / "truth.json").read_text())["frames"][0]
+    assert other["electrons_per_white_center"] == pytest.approx(frame["electrons_per_white_center"] / 4)
+    from rawlab.io.dng import read_dng
+
+    assert read_dng(tmp_path / "b" / "frame_000.dng").capture.f_number == pytest.approx(8.0)
 
 
 def test_unknown_camera_lists_the_known_ones():

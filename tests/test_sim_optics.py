@@ -10,7 +10,7 @@ import pytest
 from rawlab.sim import load_camera
 from rawlab.sim.capture import capture
 from rawlab.sim.optics import geometry_maps, system_mtf, vignetting_gain
-from rawlab.sim.scene import dot_grid, slanted_edge
+from rawlab.sim.scene import dot_grid, flat_field, slanted_edge
 
 
 def _ideal_lens(name: str, **changes):
@@ -115,3 +115,88 @@ def test_dot_grid_geometry():
     for x, y in s.geometry["dots"]:
         assert gain[int(y), int(x)] < 0.1
     assert gain[0, 0] > 0.8
+
+
+def _no_fixed_pattern(cam, **optics_changes):
+    return dataclasses.replace(
+        cam,
+        optics=dataclasses.replace(cam.optics, **optics_changes),
+        sensor=dataclasses.replace(cam.sensor, prnu_fraction=0.0, dsnu_e=0.0, hot_pixel_fraction=0.0),
+    )
+
+
+def _dot_centroids(values, xs, ys, expected, half_px, white):
+    """Darkness-weighted centroid of the samples within ``half_px`` of each expected position."""
+    out = []
+    for px, py in expected:
+        sel = (np.abs(xs - px) <= half_px) & (np.abs(ys - py) <= half_px)
+        weight = np.clip(white - values[sel], 0.0, None)
+        out.append([(weight * xs[sel]).sum() / weight.sum(), (weight * ys[sel]).sum() / weight.sum()])
+    return np.array(out)
+
+
+def test_lateral_ca_on_the_dot_grid_matches_the_per_channel_magnification():
+    """Each colour's dots, measured on its own CFA sites, sit where the model puts
+    them (distortion and magnification m_c), and the R and B images are the G
+    image magnified by m_R / m_G and m_B / m_G.  The CA is exaggerated (0.6 % and
+    -0.7 %, shifts of about 2.5 px at the corners) so that the ratio is measured
+    to a small fraction of itself."""
+    ca = (1.006, 1.0, 0.993)
+    cam = _no_fixed_pattern(load_camera("phone-small"), ca_magnification=ca, vignetting_cos4=False,
+                            vignetting_poly=())
+    w, h = 640, 480
+    scene_ = dot_grid((w, h), spacing_px=40, radius_px=6)
+    data = capture(scene_, cam, exposure_time_s=0.004, noise=False).frame.data - cam.sensor.black_level_dn
+    dots = np.array(scene_.geometry["dots"])
+    centre = np.array([w / 2.0, h / 2.0])
+    half_diag = 0.5 * np.hypot(h, w)
+    rel = dots - centre
+    r = np.hypot(*rel.T) / half_diag
+    o = cam.optics
+    measured = {}
+    for c, sites in ((0, [(0, 0)]), (1, [(0, 1), (1, 0)]), (2, [(1, 1)])):  # RGGB
+        vals, xs, ys = [], [], []
+        for dy, dx in sites:
+            yy, xx = np.mgrid[dy:h:2, dx:w:2]
+            vals.append(data[dy::2, dx::2].ravel())
+            xs.append(xx.ravel() + 0.5)
+            ys.append(yy.ravel() + 0.5)
+        vals, xs, ys = np.concatenate(vals), np.concatenate(xs), np.concatenate(ys)
+        # the model, written out: r_d = r m_c (1 + k1 r^2 + k2 r^4)
+        scale = ca[c] * (1 + o.distortion_k1 * r**2 + o.distortion_k2 * r**4)
+        expected = centre + rel * scale[:, None]
+        found = _dot_centroids(vals, xs, ys, expected, 14, np.median(vals))
+        np.testing.assert_allclose(found, expected, atol=0.1)
+        measured[c] = np.hypot(*(found - centre).T)
+    use = r > 0.15  # dots near the centre carry no radial information
+    for c in (0, 2):
+        ratio = float((measured[c][use] * measured[1][use]).sum() / (measured[1][use] ** 2).sum())
+        assert ratio - 1 == pytest.approx(ca[c] / ca[1] - 1, rel=0.02)
+
+
+def test_vignetting_is_cos4_times_the_polynomial():
+    """A flat field's mosaic, each CFA phase over its centre value, against
+    cos^4 of the field angle times 1 + a1 r^2 + a2 r^4 (written out here from the
+    model's focal length, sensor size and coefficients)."""
+    for name in ("phone-small", "phone-1in", "fullframe"):
+        cam = _no_fixed_pattern(load_camera(name))
+        w, h = 160, 120
+        frame = capture(flat_field((w, h), reflectance=0.9), cam, exposure_time_s=0.002, noise=False).frame
+        data = frame.data.astype(np.float64) - cam.sensor.black_level_dn
+        assert frame.data.max() < cam.sensor.white_level_dn
+        s, o = cam.sensor, cam.optics
+        yy, xx = np.mgrid[0:h, 0:w]
+        r = np.hypot(xx + 0.5 - w / 2, yy + 0.5 - h / 2) / (0.5 * np.hypot(h, w))
+        half_diag_mm = 0.5 * np.hypot(s.width_px, s.height_px) * s.pixel_pitch_um * 1e-3
+        theta = np.arctan(r * half_diag_mm / o.focal_length_mm)
+        a1, a2 = o.vignetting_poly
+        model = np.cos(theta) ** 4 * (1 + a1 * r**2 + a2 * r**4)
+        for dy in (0, 1):
+            for dx in (0, 1):
+                mid = (slice(h // 4 - 1, h // 4 + 1), slice(w // 4 - 1, w // 4 + 1))  # the 4 sites at the centre
+                phase, expect = data[dy::2, dx::2], model[dy::2, dx::2]
+                centre = phase[mid].mean()
+                expect = expect / expect[mid].mean()
+                # the PSF reflects at the border: leave out its 2-pixel reach there
+                np.testing.assert_allclose((phase / centre)[2:-2, 2:-2], expect[2:-2, 2:-2], rtol=1e-3)
+        assert model[0, 0] < 0.75  # a real fall-off is tested, not a flat one

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -14,53 +16,85 @@ from rawlab.sim.sensor import electrons_to_dn, fixed_patterns, noise_profile
 
 CAMERA = load_camera("phone-small")
 ISO = 800.0  # read noise ~6 DN: well above the quantisation step
-SIZE = 384
-LEVELS_E = np.linspace(20.0, 320.0, 12)  # below saturation (959 DN * 0.375 e/DN = 360 e)
-EXPOSURE_S = 0.01
+SIZE = 512  # the flat field; the statistics use its centre half (256 x 256)
+EXPOSURE_S = 0.01  # fixed: the levels come from the scene luminance (EMVA 1288 varies the irradiance)
+LEVELS_E = np.linspace(15.0, 250.0, 12)  # mean photo-electrons; saturation is 959 DN * 0.375 e/DN = 360 e
+PROBE_CD_M2 = 20.0
 
 
-def _pair(mean_e: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    field = np.full((SIZE, SIZE), mean_e, np.float32)
-    a = electrons_to_dn(field, CAMERA, iso=ISO, exposure_time_s=EXPOSURE_S, rng=np.random.default_rng([seed, 0]))
-    b = electrons_to_dn(field, CAMERA, iso=ISO, exposure_time_s=EXPOSURE_S, rng=np.random.default_rng([seed, 1]))
-    return a, b
+def _require(module: str):
+    """Import an optional test dependency: skip without it, but fail in CI."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI run without the {module} package (pip install emva1288)")
+        pytest.skip(f"{module} is not installed")
+
+
+def _green_sites(frame) -> np.ndarray:
+    """The centre crop's green CFA sites (RGGB: both phases side by side), DN."""
+    c = slice(SIZE // 4, 3 * SIZE // 4)
+    data = frame.data[c, c].astype(np.float64)
+    return np.concatenate([data[0::2, 1::2], data[1::2, 0::2]], axis=1)
 
 
 @pytest.fixture(scope="module")
-def flat_pairs() -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    pairs = {0.0: _pair(0.0, 100)}
+def flat_pairs() -> tuple[dict[float, tuple[np.ndarray, np.ndarray]], float]:
+    """EMVA 1288 flat-field pairs from full captures (lens, vignetting, PRNU,
+    DSNU, dark current, hot pixels all in): mean photo-electrons -> (frame a,
+    frame b) of the green sites; 0 is the dark pair.  Also the expected
+    photo-electrons per cd/m^2 of the lit field (noise-free probe minus dark)."""
+    lit, dark = flat_field((SIZE, SIZE), reflectance=0.9), flat_field((SIZE, SIZE), reflectance=0.0)
+
+    def shot(scene_, luminance, **kw):
+        return _green_sites(capture(scene_, CAMERA, iso=ISO, exposure_time_s=EXPOSURE_S,
+                                    scene_luminance_cd_m2=luminance, **kw).frame)
+
+    probe = shot(lit, PROBE_CD_M2, noise=False) - shot(dark, PROBE_CD_M2, noise=False)
+    e_per_cd_m2 = float(probe.mean()) * CAMERA.gain_e_per_dn(ISO) / PROBE_CD_M2
+    pairs = {0.0: (shot(dark, PROBE_CD_M2, seed=100), shot(dark, PROBE_CD_M2, seed=101))}
     for i, level in enumerate(LEVELS_E):
-        pairs[float(level)] = _pair(float(level), 200 + i)
+        luminance = float(level) / e_per_cd_m2
+        pairs[float(level)] = (shot(lit, luminance, seed=200 + 2 * i), shot(lit, luminance, seed=201 + 2 * i))
     return pairs
 
 
 def _mean_var(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """EMVA 1288 temporal statistics of a pair: mean and var(a - b) / 2."""
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    return float((a64 + b64).mean() / 2), float(np.var(a64 - b64) / 2)
+    """EMVA 1288 temporal statistics of a pair: mean and var(a - b) / 2 (the
+    difference removes the fixed patterns and the vignetting)."""
+    return float((a + b).mean() / 2), float(np.var(a - b) / 2)
 
 
-def test_photon_transfer_gain_and_read_noise(flat_pairs):
-    dark_mean, dark_var = _mean_var(*flat_pairs[0.0])
+def _photon_transfer(pairs) -> tuple[float, float]:
+    """rawlab's estimate: system gain K (DN/e-) as the slope through the origin
+    of temporal variance against mean (dark subtracted), and read noise (e-)."""
+    dark_mean, dark_var = _mean_var(*pairs[0.0])
     signal, noise = [], []
-    for level, (a, b) in flat_pairs.items():
+    for level, (a, b) in pairs.items():
         if level == 0.0:
             continue
         m, v = _mean_var(a, b)
         signal.append(m - dark_mean)
         noise.append(v - dark_var)
     signal, noise = np.array(signal), np.array(noise)
-    K_dn_per_e = float((signal * noise).sum() / (signal * signal).sum())  # slope through the origin
-    gain_model = CAMERA.gain_e_per_dn(ISO)
-    assert 1.0 / K_dn_per_e == pytest.approx(gain_model, rel=0.02)
-    read_noise_e = np.sqrt(dark_var - 1.0 / 12.0) / K_dn_per_e
+    K_dn_per_e = float((signal * noise).sum() / (signal * signal).sum())
+    return K_dn_per_e, float(np.sqrt(dark_var - 1.0 / 12.0) / K_dn_per_e)
+
+
+def test_photon_transfer_gain_and_read_noise(flat_pairs):
+    span = CAMERA.sensor.white_level_dn - CAMERA.sensor.black_level_dn
+    top = flat_pairs[float(LEVELS_E[-1])][0].mean() - flat_pairs[0.0][0].mean()
+    assert 0.6 * span < top < 0.8 * span  # a real range, below saturation
+    K_dn_per_e, read_noise_e = _photon_transfer(flat_pairs)
+    assert 1.0 / K_dn_per_e == pytest.approx(CAMERA.gain_e_per_dn(ISO), rel=0.02)
     assert read_noise_e == pytest.approx(CAMERA.sensor.read_noise_e, rel=0.05)
 
 
 def test_photon_transfer_agrees_with_emva1288_package(flat_pairs, monkeypatch):
     # emva1288 1.0.2 still calls np.asfarray, which NumPy 2 removed.
     monkeypatch.setattr(np, "asfarray", lambda a, dtype=np.float64: np.asarray(a, dtype=dtype), raising=False)
-    emva_routines = pytest.importorskip("emva1288.process.routines")
+    emva_routines = _require("emva1288.process.routines")
     from emva1288.process.data import Data1288
     from emva1288.process.results import Results1288
 
@@ -75,14 +109,18 @@ def test_photon_transfer_agrees_with_emva1288_package(flat_pairs, monkeypatch):
     d, e = flat_pairs[0.0]
     spatial_bright = emva_routines.get_int_imgs([a.astype(np.int64), b.astype(np.int64)])
     spatial_dark = emva_routines.get_int_imgs([d.astype(np.int64), e.astype(np.int64)])
+    height, width = a.shape
     data = {
-        "width": SIZE, "height": SIZE, "temporal": temporal,
+        "width": width, "height": height, "temporal": temporal,
         "spatial": {EXPOSURE_S: {0.0: spatial_dark, float(LEVELS_E[-1]) / qe: spatial_bright}},
     }
     results = Results1288(Data1288(data, loglevel=logging.WARNING).data, loglevel=logging.WARNING)
+    K_ours, read_ours = _photon_transfer(flat_pairs)
     gain_model = CAMERA.gain_e_per_dn(ISO)
     assert 1.0 / results.K == pytest.approx(gain_model, rel=0.05)
+    assert 1.0 / results.K == pytest.approx(1.0 / K_ours, rel=0.05)
     assert results.sigma_d == pytest.approx(CAMERA.sensor.read_noise_e, rel=0.05)
+    assert results.sigma_d == pytest.approx(read_ours, rel=0.05)
     assert results.QE / 100 == pytest.approx(qe, rel=0.05)
 
 

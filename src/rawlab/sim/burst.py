@@ -52,31 +52,54 @@ def capture_burst(
     scene: Scene,
     camera: CameraModel | str,
     *,
-    n_frames: int = 8,
+    n_frames: int | None = None,
     iso: float | None = None,
     illuminant: str = "D65",
     exposure_time_s: float | None = None,
     bracket_ev: Sequence[float] | None = None,
+    f_number: float | None = None,
+    scene_luminance_cd_m2: float | None = None,
     seed: int = 0,
     shake_px: float = 2.0,
     shake_deg: float = 0.05,
     moving_objects: Sequence[MovingDisc] = (),
+    gainmap_opcode: bool = False,
 ) -> list[SimCapture]:
-    """A burst of ``n_frames`` along a hand-shake trajectory.
+    """A burst of ``n_frames`` (default 8) along a hand-shake trajectory.
 
     With ``bracket_ev`` the burst is an exposure bracket: one frame per EV
-    offset (``n_frames`` is then the number of offsets).  The exposure of
-    frame 0 is metered once and reused, so the frames differ only by their
-    offsets.
+    offset; ``n_frames`` may then be left out or must equal the number of
+    offsets.  The exposure of frame 0 is metered once and reused, so the
+    frames differ only by their offsets.  ``f_number``,
+    ``scene_luminance_cd_m2`` and ``gainmap_opcode`` apply to every frame
+    (see :func:`rawlab.sim.capture.capture`).
+
+    Raises
+    ------
+    InvalidParams
+        ``n_frames`` below 1, or ``n_frames`` and ``bracket_ev`` disagreeing.
     """
-    offsets = list(bracket_ev) if bracket_ev else [0.0] * n_frames
+    if bracket_ev is not None and len(bracket_ev) == 0:
+        raise InvalidParams("bracket_ev must hold at least one EV offset")
+    if bracket_ev is not None:
+        if n_frames is not None and n_frames != len(bracket_ev):
+            raise InvalidParams(
+                f"n_frames={n_frames} disagrees with the {len(bracket_ev)} bracket offsets (one frame per offset)"
+            )
+        offsets = [float(v) for v in bracket_ev]
+    else:
+        n = 8 if n_frames is None else int(n_frames)
+        if n < 1:
+            raise InvalidParams(f"a burst needs at least 1 frame, got {n}")
+        offsets = [0.0] * n
     motions = handshake_trajectory(len(offsets), seed=seed, shake_px=shake_px, shake_deg=shake_deg)
     frames: list[SimCapture] = []
     base_time = exposure_time_s
     for i, (ev, motion) in enumerate(zip(offsets, motions)):
         cap = capture(
             scene, camera, iso=iso, illuminant=illuminant, exposure_time_s=base_time, exposure_ev=ev,
-            seed=seed, frame_index=i, motion=motion, moving_objects=moving_objects,
+            f_number=f_number, scene_luminance_cd_m2=scene_luminance_cd_m2, seed=seed, frame_index=i,
+            motion=motion, moving_objects=moving_objects, gainmap_opcode=gainmap_opcode,
         )
         if base_time is None:
             base_time = cap.truth["exposure_time_s"] / 2.0 ** ev

@@ -6,19 +6,36 @@ The chain (one function, top to bottom, in :func:`capture`):
    sensitivities (once per spectrum) give relative camera RGB and CIE XYZ;
 2. exposure: scene luminance (cd/m^2), f-number, shutter and pixel area give
    photo-electrons per second (camera equation ``E = pi L / (4 N^2)``,
-   quantum efficiency ``quantum_efficiency_peak`` at 550 nm);
-   without a shutter time the camera meters the mean scene luminance
-   (ISO 2720 reflected-light calibration ``t = K N^2 / (L S)``, K = 12.5);
+   quantum efficiency ``quantum_efficiency_peak`` at 550 nm), so electrons
+   scale as ``L t / N^2``; the light level is the luminance ``L_w`` of a
+   perfect white diffuser in the scene light (``scene_luminance_cd_m2``,
+   default the scene's own); without a shutter time the camera meters the
+   mean scene luminance (ISO 2720 reflected-light calibration
+   ``t = K N^2 / (L S)``, K = 12.5);
 3. geometry (hand-shake motion, distortion, lateral CA), vignetting, PSF;
 4. CFA sampling and the sensor (:mod:`rawlab.sim.sensor`).
 
 The ground truth is the scene's XYZ (white diffuser Y = 1) and linear sRGB
 (Bradford-adapted to D65, white diffuser (1, 1, 1)) on the output pixel grid,
 with the frame's motion but without blur, distortion, vignetting or noise.
+
+Motion convention (``truth["motion"]``): in continuous pixel coordinates
+(pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)``, x right, y down) a scene
+point ``S`` appears in the frame at ``X = R (S - c) + c + (dx, dy)``, with the
+centre ``c = (W/2, H/2)`` (``center_xy``) and ``R = [[cos a, sin a],
+[-sin a, cos a]]`` for ``a = rotation_deg``: positive angles turn the content
+counter-clockwise on screen.  ``scene_to_frame_affine`` is that map as a
+2 x 3 matrix ``[R | c + d - R c]``.  The motion is applied before the lens
+(distortion and CA act about the same centre).
+
+Hot pixels (``truth["noise"]``): ``hot_pixel_rows_cols`` lists ``[row, col]``
+of every hot pixel (array indices of the frame) and
+``hot_pixel_dark_current_e_per_s`` their extra dark current.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -88,18 +105,26 @@ class SimCapture:
         return cv2.transform(self.truth_xyz, self.M_XYZ_to_srgb_linear)
 
 
-@lru_cache(maxsize=16)
 def camera_color(camera: CameraModel) -> tuple[colorfit.ColorFit, colorfit.ColorFit]:
     """The camera's DNG matrices for illuminant A (1) and D65 (2)."""
-    sens = spectral.camera_sensitivities(camera.spectral)
+    return _color_of_sensitivities(camera.spectral)
+
+
+@lru_cache(maxsize=16)
+def _color_of_sensitivities(model) -> tuple[colorfit.ColorFit, colorfit.ColorFit]:
+    sens = spectral.camera_sensitivities(model)
     return colorfit.fit_color(sens, "A"), colorfit.fit_color(sens, "D65")
 
 
-def electrons_per_second_per_unit(camera: CameraModel, scene: Scene, width: int) -> float:
+def electrons_per_second_per_unit(
+    camera: CameraModel, scene: Scene, width: int, *, white_luminance_cd_m2: float | None = None
+) -> float:
     """Photo-electrons per second in a pixel for relative camera value 1
-    (white diffuser peak-normalised response) at the scene's luminance."""
+    (white diffuser peak-normalised response) at the white diffuser's
+    luminance (default the scene's) through the lens at ``camera.optics.f_number``."""
+    luminance = scene.white_luminance_cd_m2 if white_luminance_cd_m2 is None else white_luminance_cd_m2
     dl_nm = float(spectral.WAVELENGTHS_NM[1] - spectral.WAVELENGTHS_NM[0])
-    radiance_per_unit = scene.white_luminance_cd_m2 / (683.0 * dl_nm)  # W / (sr m^2 nm)
+    radiance_per_unit = luminance / (683.0 * dl_nm)  # W / (sr m^2 nm)
     irradiance = np.pi * radiance_per_unit / (4.0 * camera.optics.f_number**2)  # W / (m^2 nm)
     area_m2 = (optics.pixel_pitch_um(camera, width) * 1e-6) ** 2
     electrons_per_joule = camera.sensor.quantum_efficiency_peak * 550e-9 / (PLANCK_J_S * LIGHT_SPEED_M_S)
@@ -135,6 +160,17 @@ def _paint_discs(cam: NDArray, xyz: NDArray, discs: Sequence[MovingDisc], frame_
             region += alpha * (disc.reflectance * white).astype(np.float32)
 
 
+def light_source_exif(code: int) -> bytes:
+    """An EXIF blob (``b"Exif\\0\\0"`` + TIFF) holding only LightSource (EXIF 2.32,
+    tag 0x9208) in its EXIF IFD; the DNG writer keeps it beside the tags it
+    builds from the capture info."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9208] = int(code)
+    return exif.tobytes()
+
+
 def vignetting_opcode(camera: CameraModel, height: int, width: int, points: int = 17) -> GainMap:
     """OpcodeList2 GainMap that undoes the lens's vignetting (DNG 1.6, 7.3)."""
     # sample the smooth gain at the grid points' continuous positions: relative
@@ -162,6 +198,8 @@ def capture(
     illuminant: str = "D65",
     exposure_time_s: float | None = None,
     exposure_ev: float = 0.0,
+    f_number: float | None = None,
+    scene_luminance_cd_m2: float | None = None,
     seed: int = 0,
     frame_index: int = 0,
     motion: tuple[float, float, float] = (0.0, 0.0, 0.0),
@@ -187,6 +225,16 @@ def capture(
         Shutter time; default: metered on the scene's mean luminance.
     exposure_ev
         Exposure compensation added to the metered (or given) exposure.
+    f_number
+        Aperture for this shot (0.5..64; default the lens's ``optics.f_number``).
+        The irradiance scales as ``1 / N^2`` (one stop, ``N * sqrt(2)``, halves
+        the electrons at a fixed shutter), the metered shutter as ``N^2``, and
+        the diffraction (Airy) PSF follows ``N``.
+    scene_luminance_cd_m2
+        Light level: luminance of a perfect white diffuser in the scene light
+        (cd/m^2, 1e-6..1e7; default ``scene.white_luminance_cd_m2``).  At a
+        fixed shutter the electrons are proportional to it; the metered
+        shutter is inversely proportional to it.
     seed, frame_index
         Noise is drawn from ``numpy.random.default_rng([seed, frame_index])``:
         the same inputs give the same bytes.
@@ -206,6 +254,19 @@ def capture(
     """
     if isinstance(camera, str):
         camera = load_camera(camera)
+    widest_f_number = camera.optics.f_number  # the lens's own maximum aperture (LensSpecification)
+    if f_number is not None:
+        f_number = float(f_number)
+        if not 0.5 <= f_number <= 64:
+            raise InvalidParams(f"f-number {f_number:g} is outside 0.5..64")
+        if f_number != camera.optics.f_number:
+            camera = dataclasses.replace(camera, optics=dataclasses.replace(camera.optics, f_number=f_number))
+    if scene_luminance_cd_m2 is None:
+        white_luminance = float(scene.white_luminance_cd_m2)
+    else:
+        white_luminance = float(scene_luminance_cd_m2)
+        if not 1e-6 <= white_luminance <= 1e7:
+            raise InvalidParams(f"scene luminance {white_luminance:g} cd/m^2 is outside 1e-6..1e7")
     s = camera.sensor
     iso = float(s.iso_base if iso is None else iso)
     if not s.iso_base <= iso <= s.iso_max:
@@ -229,8 +290,8 @@ def capture(
         mean_y = float(xyz[..., 1].mean())
 
     # 2. exposure
-    rate = electrons_per_second_per_unit(camera, scene, w)
-    mean_luminance_cd_m2 = mean_y * scene.white_luminance_cd_m2
+    rate = electrons_per_second_per_unit(camera, scene, w, white_luminance_cd_m2=white_luminance)
+    mean_luminance_cd_m2 = mean_y * white_luminance
     if exposure_time_s is None:
         metered = METER_CALIBRATION_K * camera.optics.f_number**2 / (max(mean_luminance_cd_m2, 1e-6) * iso)
         exposure_time_s = metered
@@ -309,16 +370,23 @@ def capture(
         ),
         lens=LensInfo(
             make=camera.make,
-            model=f"{camera.optics.focal_length_mm:g} mm f/{camera.optics.f_number:g}",
+            model=f"{camera.optics.focal_length_mm:g} mm f/{min(widest_f_number, camera.optics.f_number):g}",
             focal_min_mm=camera.optics.focal_length_mm,
             focal_max_mm=camera.optics.focal_length_mm,
-            f_number_min_at_min_focal=camera.optics.f_number,
-            f_number_min_at_max_focal=camera.optics.f_number,
+            f_number_min_at_min_focal=min(widest_f_number, camera.optics.f_number),
+            f_number_min_at_max_focal=min(widest_f_number, camera.optics.f_number),
         ),
         opcodes=(vignetting_opcode(camera, h, w),) if gainmap_opcode else (),
+        exif=light_source_exif(spectral.ILLUMINANTS[illuminant][1]),
     )
     xy = (xyz_white[:2] / xyz_white.sum()).tolist()
     fixed = sensor.fixed_patterns(s, h, w)
+    hot_rc = [[int(r), int(c)] for r, c in fixed.hot_pixels]
+    hot_rate = [float(fixed.hot_rate_e_per_s[r, c]) for r, c in fixed.hot_pixels]
+    angle = np.deg2rad(motion[2])
+    rot = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    centre = np.array([w / 2.0, h / 2.0])
+    affine = np.column_stack([rot, centre + np.array(motion[:2]) - rot @ centre])
     truth = {
         "camera": camera.name,
         "scene": scene.name,
@@ -327,7 +395,7 @@ def capture(
         "illuminant_exif_light_source": spectral.ILLUMINANTS[illuminant][1],
         "illuminant_white_xy": xy,
         "camera_neutral": (cam_white / cam_white.max()).tolist(),
-        "white_luminance_cd_m2": scene.white_luminance_cd_m2,
+        "white_luminance_cd_m2": white_luminance,
         "mean_luminance_cd_m2": mean_luminance_cd_m2,
         "iso": iso,
         "exposure_time_s": exposure_time_s,
@@ -336,7 +404,15 @@ def capture(
         "electrons_per_white_center": float(electrons_per_unit * cam_white.max()),  # before PRNU
         "frame_index": int(frame_index),
         "seed": int(seed),
-        "motion": {"dx_px": float(motion[0]), "dy_px": float(motion[1]), "rotation_deg": float(motion[2])},
+        "motion": {
+            "dx_px": float(motion[0]), "dy_px": float(motion[1]), "rotation_deg": float(motion[2]),
+            "center_xy": centre.tolist(),
+            "scene_to_frame_affine": affine.tolist(),
+            "convention": "continuous pixel coordinates (pixel (i, j) covers [j, j+1) x [i, i+1), x right, "
+                          "y down); a scene point S appears at R (S - center_xy) + center_xy + (dx_px, dy_px), "
+                          "R = [[cos a, sin a], [-sin a, cos a]], a = rotation_deg: positive turns the content "
+                          "counter-clockwise on screen",
+        },
         "moving_objects": [
             {"center_xy": list(d.center_at(frame_index)), "radius_px": d.radius_px, "reflectance": d.reflectance}
             for d in moving_objects
@@ -349,6 +425,8 @@ def capture(
             "prnu_fraction": s.prnu_fraction,
             "dsnu_e": s.dsnu_e,
             "hot_pixels": len(fixed.hot_pixels),
+            "hot_pixel_rows_cols": hot_rc,
+            "hot_pixel_dark_current_e_per_s": hot_rate,
             "black_level_dn": s.black_level_dn,
             "white_level_dn": s.white_level_dn,
             "noise_profile": [S_np, O_np],

@@ -2,12 +2,17 @@
 
 For a calibration illuminant, the camera responses and the CIE XYZ of a set of
 reflectances (the ColorChecker 24) are computed from spectra; the matrix that
-maps camera RGB to XYZ is fitted by least squares and then refined by
-minimising the mean CIEDE2000 colour difference (Sharma et al. 2005, via
-colour-science), starting from the least-squares solution.  Its inverse is the
-DNG ColorMatrix (XYZ -> camera), normalised as in the DNG specification 1.6
-(chapter 6): the illuminant's white maps to a camera neutral whose largest
-component is 1.
+maps camera RGB to XYZ is fitted with the white-point preserving constraint
+(Finlayson and Drew 1996, "White-point preserving color correction"): the
+camera's response to the perfect white diffuser maps exactly to the
+illuminant's white.  Within that constraint (6 free parameters) it is fitted
+by least squares and then refined by minimising the mean CIEDE2000 colour
+difference (Sharma et al. 2005, via colour-science).  So the ColorMatrix and
+the AsShotNeutral the simulator writes agree exactly, as a DNG reader assumes.
+Its inverse is the DNG ColorMatrix (XYZ -> camera), normalised as in the DNG
+specification 1.6 (chapter 6): the illuminant's white maps to a camera
+neutral whose largest component is 1.  ``method="lstsq"`` is the plain,
+unconstrained 3x3 least-squares fit (the reference the issue quotes).
 
 The ForwardMatrix (DNG 1.6, chapter 6) maps white-balanced camera RGB to XYZ
 D50; it is fitted per row by least squares with the constraint that camera
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from rawlab.errors import InvalidParams
 from rawlab.sim import spectral
 
 #: XYZ of the D50 white used by DNG / ICC (Y = 1).
@@ -78,21 +84,49 @@ def fit_camera_to_xyz_lstsq(camera_rgb: NDArray, xyz: NDArray) -> NDArray[np.flo
     return solution.T
 
 
-def fit_camera_to_xyz_delta_e(camera_rgb: NDArray, xyz: NDArray, white_xyz: NDArray) -> NDArray[np.float64]:
-    """3x3 ``M`` minimising the CIEDE2000 of ``M @ camera_rgb`` against ``xyz``,
-    started from least squares (Levenberg-Marquardt on the per-sample dE)."""
+def fit_camera_to_xyz_white_preserving(
+    camera_rgb: NDArray, xyz: NDArray, camera_neutral: NDArray, white_xyz: NDArray
+) -> NDArray[np.float64]:
+    """3x3 ``M`` with ``M @ camera_neutral == white_xyz`` exactly, minimising the
+    mean CIEDE2000 of ``M @ camera_rgb`` against ``xyz``.
+
+    White-point preserving colour correction (Finlayson and Drew 1996): write
+    ``M = W + B N`` with ``W = white n^T / (n . n)`` and the rows of ``N``
+    (2 x 3) an orthonormal basis of the plane orthogonal to ``n``, so any
+    ``B`` (3 x 2) keeps the white.  ``B`` starts from least squares and is
+    refined on the per-sample CIEDE2000 (trust-region least squares).
+
+    Parameters
+    ----------
+    camera_rgb, xyz
+        (K, 3) camera responses and their XYZ (rows are samples).
+    camera_neutral, white_xyz
+        Camera response to the white diffuser and its XYZ (3,).
+
+    Returns
+    -------
+    ndarray
+        (3, 3) float64 camera -> XYZ matrix.
+    """
     from scipy.optimize import least_squares
 
-    start = fit_camera_to_xyz_lstsq(camera_rgb, xyz)
+    n = np.asarray(camera_neutral, dtype=np.float64)
+    white_xyz = np.asarray(white_xyz, dtype=np.float64)
+    q, _ = np.linalg.qr(np.column_stack([n / np.linalg.norm(n), np.eye(3)]))
+    N = q[:, 1:3].T  # (2, 3), N @ n = 0
+    W = np.outer(white_xyz, n) / float(n @ n)
+    B_t, *_ = np.linalg.lstsq(camera_rgb @ N.T, xyz - camera_rgb @ W.T, rcond=None)
+    start = B_t.T.ravel()
 
-    def residuals(m: NDArray) -> NDArray:
-        return delta_E2000(camera_rgb @ m.reshape(3, 3).T, xyz, white_xyz)
+    def matrix(p: NDArray) -> NDArray:
+        return W + p.reshape(3, 2) @ N
 
-    result = least_squares(residuals, start.ravel(), method="trf", x_scale="jac", max_nfev=60, xtol=1e-6, ftol=1e-6)
-    fitted = result.x.reshape(3, 3)
-    if residuals(fitted).mean() > residuals(start.ravel()).mean():
-        return start
-    return fitted
+    def residuals(p: NDArray) -> NDArray:
+        return delta_E2000(camera_rgb @ matrix(p).T, xyz, white_xyz)
+
+    result = least_squares(residuals, start, method="trf", x_scale="jac", max_nfev=60, xtol=1e-6, ftol=1e-6)
+    best = result.x if residuals(result.x).mean() <= residuals(start).mean() else start
+    return matrix(best)
 
 
 def bradford_cat(white_src: NDArray, white_dst: NDArray) -> NDArray[np.float64]:
@@ -131,7 +165,8 @@ def fit_color(
     reflectances
         Training reflectances (K, N); default the ColorChecker 24.
     method
-        ``"delta_e"`` (least squares refined by CIEDE2000) or ``"lstsq"``.
+        ``"delta_e"`` (white-point preserving, refined by CIEDE2000; the
+        default) or ``"lstsq"`` (unconstrained least squares).
 
     Returns
     -------
@@ -150,8 +185,10 @@ def fit_color(
     white = spectral.white_xyz(spd)
     if method == "lstsq":
         M_cam_to_xyz = fit_camera_to_xyz_lstsq(cam, xyz)
+    elif method == "delta_e":
+        M_cam_to_xyz = fit_camera_to_xyz_white_preserving(cam, xyz, neutral, white)
     else:
-        M_cam_to_xyz = fit_camera_to_xyz_delta_e(cam, xyz, white)
+        raise InvalidParams(f"colour fit method must be 'delta_e' or 'lstsq', got {method!r}")
     M_xyz_to_cam = np.linalg.inv(M_cam_to_xyz)
     # DNG normalisation: ColorMatrix @ white_XYZ has largest component 1.
     norm = (M_xyz_to_cam @ white).max()

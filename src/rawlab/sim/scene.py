@@ -270,13 +270,17 @@ def srgb_to_linear(encoded: NDArray) -> NDArray[np.float32]:
 
 def rgb_photo(image: NDArray, *, encoded: bool = True, name: str = "photo") -> Scene:
     """An RGB photo unprocessed into spectra: each pixel's linear sRGB becomes a
-    mix of the three smooth basis spectra of :func:`spectral.srgb_reflectance_basis`,
-    so under D65 it has exactly the photo's colorimetry.
+    mix of the three bounded basis spectra of Mallett and Yuksel (2019), see
+    :func:`spectral.srgb_reflectance_basis_mallett2019`.  Pixels in 0..1 become
+    reflectances in 0..1 that under D65 have the photo's colorimetry (CIEDE2000
+    below 0.03); under other lights they change colour as smooth real
+    reflectances do.
 
     Parameters
     ----------
     image
-        (H, W, 3) sRGB; uint8/uint16 or float in 0..1.
+        (H, W, 3) sRGB; uint8/uint16 or float in 0..1 (negative values are
+        set to 0; values above 1 are emitters, as a scene's gains above 1 are).
     encoded
         True when values carry the sRGB transfer (a normal photo).
     """
@@ -289,10 +293,12 @@ def rgb_photo(image: NDArray, *, encoded: bool = True, name: str = "photo") -> S
     elif arr.dtype == np.uint16:
         arr = arr.astype(np.float32) / 65535.0
     arr = arr.astype(np.float32)
-    linear = srgb_to_linear(arr) if encoded else arr
+    if not np.isfinite(arr).all():
+        raise InvalidParams("an RGB photo must not contain NaN or infinite values")
+    linear = srgb_to_linear(np.maximum(arr, 0.0)) if encoded else np.maximum(arr, 0.0)
     h, w = linear.shape[:2]
     _check_size((w, h))
-    return Scene(name, spectral.srgb_reflectance_basis(), h, w,
+    return Scene(name, spectral.srgb_reflectance_basis_mallett2019(), h, w,
                  coefficients=np.ascontiguousarray(linear), geometry={})
 
 

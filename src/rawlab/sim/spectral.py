@@ -122,27 +122,29 @@ def camera_response(reflectances: NDArray, illuminant: NDArray, sensitivities: N
 
 
 @lru_cache(maxsize=None)
-def srgb_reflectance_basis() -> NDArray[np.float64]:
-    """Three smooth reflectance spectra (3, N) whose mixtures unprocess linear sRGB.
+def srgb_reflectance_basis_mallett2019() -> NDArray[np.float64]:
+    """Three bounded reflectance spectra (3, N) whose mixtures unprocess linear sRGB.
 
-    A linear sRGB triple ``c`` becomes the spectrum ``c @ basis``: under D65
-    it has exactly the XYZ of ``c`` (IEC 61966-2-1 primaries, white Y = 1), and
-    ``(1, 1, 1)`` is the flat 100 % reflector.  Each basis spectrum is the
-    smoothest one (least squared second difference) meeting those constraints.
+    Spectral primary decomposition of Mallett and Yuksel (2019, "Spectral
+    Primary Decomposition for Rendering with sRGB Reflectance", EGSR), as
+    colour-science ships it (``MSDS_BASIS_FUNCTIONS_sRGB_MALLETT2019``, on
+    this module's 380..780 nm, 5 nm grid): a linear sRGB triple ``c`` becomes
+    the reflectance ``c @ basis``.  Each basis spectrum lies in 0..1 and the
+    three sum to 1 at every wavelength, so any ``c`` in ``[0, 1]^3`` gives a
+    physically plausible reflectance in 0..1 (``(1, 1, 1)`` is the flat 100 %
+    reflector) and every camera response is >= 0.  Under D65 the spectra
+    reproduce the sRGB primaries (IEC 61966-2-1, white Y = 1) to within
+    CIEDE2000 0.03; under another light they behave as smooth real surfaces do.
+
+    Returns
+    -------
+    ndarray
+        (3, N) float64 in 0..1, rows R, G, B, columns :data:`WAVELENGTHS_NM`.
     """
     colour = _colour()
-    M_srgb_to_xyz = np.asarray(colour.models.RGB_COLOURSPACE_sRGB.matrix_RGB_to_XYZ, dtype=np.float64)
-    n = WAVELENGTHS_NM.size
-    A = (illuminant_spd("D65")[:, None] * cmfs_xyz()).T  # (3, N): spectrum -> XYZ
-    D = np.diff(np.eye(n), 2, axis=0)
-    Q = D.T @ D + 1e-6 * np.eye(n)
-    basis = np.zeros((3, n))
-    for c in range(2):
-        target = M_srgb_to_xyz[:, c]
-        # min b'Qb s.t. A b = target  ->  KKT system.
-        kkt = np.block([[2 * Q, A.T], [A, np.zeros((3, 3))]])
-        rhs = np.concatenate([np.zeros(n), target])
-        basis[c] = np.linalg.solve(kkt, rhs)[:n]
-    basis[2] = 1.0 - basis[0] - basis[1]
+    basis = _on_grid(colour.recovery.MSDS_BASIS_FUNCTIONS_sRGB_MALLETT2019).T  # (3, N)
+    basis = np.clip(basis, 0.0, 1.0)
+    basis = basis / basis.sum(axis=0, keepdims=True)  # the published sums are 1 to 1e-5: make it exact
+    basis = np.ascontiguousarray(basis)
     basis.setflags(write=False)
     return basis
