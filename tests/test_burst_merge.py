@@ -95,6 +95,34 @@ def test_wiener_kernel_matches_numpy_twin():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+def test_plane_merge_matches_its_numpy_twin():
+    """The batched, Numba-accelerated plane merge equals its all-at-once NumPy twin,
+    merged plane and variance factor, for aligned and displaced frames."""
+    from rawlab.burst.align import Alignment
+    from rawlab.burst.merge import merge_plane_reference
+
+    rng = np.random.default_rng(12)
+    h, w = 72, 100
+    scene = cv2.GaussianBlur(rng.random((h + 20, w + 20)).astype(np.float32), (0, 0), 1.5)
+    planes, alignments = [], []
+    ny, nx = -(-h // 8) + 1, -(-w // 8) + 1
+    for k, (dy, dx) in enumerate([(0, 0), (2, -1), (0, 0), (-3, 4)]):
+        x = scene[10 + dy : 10 + dy + h, 10 + dx : 10 + dx + w]
+        x = x + 0.02 * rng.standard_normal((h, w)).astype(np.float32)
+        if k == 2:
+            x[20:40, 30:60] += 0.3  # an object only frame 2 sees
+        planes.append(x.astype(np.float32))
+        offsets = np.zeros((ny, nx, 2), np.int64)
+        offsets[..., 0], offsets[..., 1] = -dy, -dx  # alt(p - d) = ref(p)
+        alignments.append(None if k == 0 else Alignment(offsets, (2 * offsets).astype(np.float32)))
+    kw = dict(ref_index=0, noise_scale=1e-4, noise_offset=4e-4, robustness=16.0, gate=2.5)
+    a, fa = merge_plane_hasinoff2016(planes, alignments, **kw)
+    b, fb = merge_plane_reference(planes, alignments, **kw)
+    np.testing.assert_allclose(a, b, atol=2e-5)
+    assert fa == pytest.approx(fb, rel=1e-4)
+    assert 0.25 < fa < 0.5  # 4 frames, one of them partly rejected
+
+
 def test_static_burst_variance_is_one_eighth():
     """8 frames, no motion: the merged noise variance is the single frame's / 8 (± 5 %)."""
     rng = np.random.default_rng(3)
@@ -134,6 +162,60 @@ def test_bad_bursts_are_one_line_errors():
         merge([a, a], mode="bogus")
     with pytest.raises(InvalidParams):
         merge([])
+
+
+def test_non_finite_input_is_refused_at_the_boundary():
+    """NaN policy: a frame with NaN or infinite samples, or a NaN NoiseProfile, is a
+    one-line error naming the frame, before any kernel runs."""
+    rng = np.random.default_rng(9)
+    good = [_frame(rng.random((64, 64)) * 0.5, 1e-4, 1e-5) for _ in range(3)]
+    for bad_value in (np.nan, np.inf, -np.inf):
+        data = good[2].data.copy()
+        data[10, 20] = bad_value
+        with pytest.raises(InvalidParams, match="burst frame 2: 1 samples are NaN or infinite"):
+            merge([good[0], good[1], _frame(data, 1e-4, 1e-5)])
+        with pytest.raises(InvalidParams, match="burst frame 1"):
+            merge([good[0], _frame(data, 1e-4, 1e-5)], mode="hdr", exposure_ev=[0.0, 1.0])
+    with pytest.raises(InvalidParams, match="NoiseProfile"):
+        merge([_frame(good[0].data, float("nan"), 1e-5), good[1]])
+    # a NaN outside the even-sized area that is merged does not matter
+    data = np.pad(good[1].data, ((0, 1), (0, 1)))
+    data[-1, -1] = np.nan
+    assert np.isfinite(merge([_frame(np.pad(good[0].data, ((0, 1), (0, 1))), 1e-4, 1e-5),
+                              _frame(data, 1e-4, 1e-5)]).data).all()
+
+
+def test_kernels_propagate_nan_instead_of_assuming_it_away():
+    """The kernels are compiled without the no-NaN fast-math assumption: a NaN that
+    reached one (it cannot through :func:`merge`) gives NaN where it is, and the
+    other tiles are as the NumPy twins compute them."""
+    from rawlab.burst.align import tile_distances, tile_distances_reference
+
+    rng = np.random.default_rng(10)
+    ref = rng.random((60, 70)).astype(np.float32)
+    alt = rng.random((60, 70)).astype(np.float32)
+    alt[15, 15] = np.nan
+    oy, ox = np.array([10, 30]), np.array([12, 40])
+    cy = np.zeros((2, 2, 1), np.int64)
+    for norm in ("l1", "l2"):
+        a = tile_distances(ref, alt, origins_y=oy, origins_x=ox, cand_y=cy, cand_x=cy, tile_px=8, norm=norm)
+        b = tile_distances_reference(ref, alt, origins_y=oy, origins_x=ox, cand_y=cy, cand_x=cy, tile_px=8,
+                                     norm=norm)
+        assert np.isnan(a[0, 0, 0]) and np.isfinite(a.reshape(-1)[1:]).all()
+        np.testing.assert_allclose(a.reshape(-1)[1:], b.reshape(-1)[1:], rtol=1e-4)
+    shape = (6, 16, 9)
+    ref_f = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    alt_f = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    alt_f[2, 3, 4] = np.nan
+    nd = np.ones(6, np.float32)
+    outs = []
+    for fn in (wiener_accumulate, wiener_accumulate_reference):
+        acc, sw, sw2 = ref_f.copy(), np.ones(shape, np.float32), np.ones(shape, np.float32)
+        fn(ref_f, alt_f, nd, acc, sw, sw2, robustness=8.0, gate=2.5)
+        outs.append(acc)
+    assert np.isnan(outs[0][2]).any() and np.isfinite(np.delete(outs[0], 2, axis=0)).all()
+    others = [np.delete(o, 2, axis=0) for o in outs]
+    np.testing.assert_allclose(others[0], others[1], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("phase", ["RGGB", "GRBG", "GBRG", "BGGR"])
@@ -212,9 +294,26 @@ def _mildenhall_run(shared_data, images=(1, 5, 13, 20), size=(256, 384)):
 
 
 def test_mildenhall2018_protocol_kodak(shared_data):
+    """Handheld bursts of 8 frames at the four noise levels of Mildenhall et al. 2018
+    (shifts up to +-2 px, 4 Kodak images): in sRGB after an 8 px crop the merge is at
+    least as good as the true-shift average (within 0.3 dB) at every level, and 4 dB
+    over one frame at the two highest.  The Bayer-domain PSNR (merged mosaic against
+    the clean mosaic) is reported beside it.
+
+    The true-shift average takes, per pixel, every frame whose sample at the true
+    shift has the pixel's colour: for R and B the frames shifted by an even number of
+    pixels on both axes, for G also those shifted by an odd number on both (the two
+    green sites swap).  A merge per Bayer plane with integer plane offsets (Hasinoff
+    2016) can use neither the half-plane-pixel shifts nor the green swap exactly, so
+    at the lowest noise levels, where the robust merge rejects what it cannot align,
+    its Bayer PSNR stays somewhat below that average (about as good as the average of
+    the even-shift frames alone); in sRGB the demosaicker's own error dominates."""
     table = _mildenhall_run(shared_data)
+    print("(log10 s_read, log10 s_shot): PSNR dB  sRGB single / merged / true-shift avg"
+          "  |  Bayer single / merged / true-shift avg")
     for lv, r in table.items():
-        print(lv, {k: round(v, 2) for k, v in r.items()})
+        print(f"{lv}: sRGB {r['single_srgb']:.2f} / {r['merged_srgb']:.2f} / {r['oracle_srgb']:.2f}"
+              f"  |  Bayer {r['single_bayer']:.2f} / {r['merged_bayer']:.2f} / {r['oracle_bayer']:.2f}")
     for i, (lv, r) in enumerate(table.items()):
         # at least as good as the true-shift average (within 0.3 dB), in sRGB
         assert r["merged_srgb"] >= r["oracle_srgb"] - 0.3, (lv, r)

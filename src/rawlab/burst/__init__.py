@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rawlab.burst._planes import (
+    check_finite,
     check_frames,
     estimate_noise_profile,
     join_planes,
@@ -44,7 +45,16 @@ from rawlab.core.frame import Frame, StageRecord
 from rawlab.core.params import Params, param
 from rawlab.errors import InvalidParams
 
-__all__ = ["MergeParams", "BurstAlignment", "align_burst", "merge", "merge_burst", "prepare_burst"]
+__all__ = [
+    "MergeParams",
+    "BurstAlignment",
+    "align_burst",
+    "frame_noise_per_plane",
+    "merge",
+    "merge_burst",
+    "normalized_planes",
+    "prepare_burst",
+]
 
 #: A progress callback: called with a short description of each finished step.
 Progress = Callable[[str], None]
@@ -65,9 +75,18 @@ def burst_threads() -> int:
 
 @dataclass(frozen=True)
 class MergeParams(Params):
-    """Parameters of the align-and-merge (``mode="merge"``)."""
+    """Parameters of the align-and-merge (``mode="merge"``).
 
-    VERSION: ClassVar[int] = 1
+    Versions: 1, the first; 2, (a) the alignment's search breaks ties between
+    equal costs towards the predicted displacement (a flat or clipped tile no
+    longer drifts to a corner of its search window), which changes the
+    integer offsets on such tiles; (b) the merge normalises the frames'
+    robust weights (a rejected frequency is left out instead of being replaced
+    by the reference's, see :mod:`rawlab.burst.merge`); (c) the noise model
+    is the reference frame's, not frame 0's.
+    """
+
+    VERSION: ClassVar[int] = 2
     robustness: float = param(
         32.0, min=0.5, max=1e4,
         doc="Wiener threshold c: a frequency falls back to the reference when |D|^2 > c x its noise-only expectation",
@@ -101,24 +120,61 @@ class BurstAlignment:
     noise_estimated: bool
 
 
-def prepare_burst(frames: Sequence[Frame]) -> tuple[list[NDArray[np.float32]], NDArray[np.float64], bool]:
-    """Normalise every frame and split it into Bayer planes; the noise model per plane.
+def normalized_planes(frames: Sequence[Frame]) -> list[NDArray[np.float32]]:
+    """Check the burst, normalise every frame (black 0, white 1) and split it into Bayer planes.
 
-    Returns ``(planes per frame, (4, 2) noise (S, O) per plane, estimated?)``.
-    The noise model is the first frame's NoiseProfile, or estimated from the
-    first frame when it has none.
+    Raises :class:`~rawlab.errors.InvalidParams` for a burst that cannot be
+    merged (see :func:`~rawlab.burst._planes.check_frames`) and for a frame
+    with non-finite samples (NaN or infinity) or a NoiseProfile that is not
+    finite and >= 0: the burst's NaN policy is to refuse them here, at the
+    boundary, with the frame's index (the kernels do not assume finite values
+    either, see :data:`~rawlab.burst._planes.FINITE_SAFE_FASTMATH`).
     """
     frames = list(frames)
-    cfa = check_frames(frames)
+    check_frames(frames)
+
+    def one(item: tuple[int, Frame]) -> NDArray[np.float32]:
+        i, frame = item
+        mosaic = normalized_mosaic(frame)
+        check_finite(mosaic, f"burst frame {i}")
+        noise_profile_per_color(frame, f"burst frame {i}")  # validated here, used later
+        return split_planes(mosaic)
+
     with ThreadPoolExecutor(max_workers=burst_threads()) as pool:
-        planes = list(pool.map(lambda f: split_planes(normalized_mosaic(f)), frames))
-    colors = plane_colors(cfa)
-    per_color = noise_profile_per_color(frames[0])
+        return list(pool.map(one, enumerate(frames)))
+
+
+def frame_noise_per_plane(frame: Frame, planes: NDArray[np.float32]) -> tuple[NDArray[np.float64], bool]:
+    """``(4, 2)`` NoiseProfile ``(S, O)`` of each Bayer plane's colour of ``frame``.
+
+    From the frame's NoiseProfile (normalised units, as DNG defines it), or
+    estimated from its ``planes`` when it has none; returns ``(noise, estimated?)``.
+    """
+    colors = plane_colors(frame.sensor.cfa)
+    per_color = noise_profile_per_color(frame)
     estimated = per_color is None
     if estimated:
-        S, O = estimate_noise_profile(planes[0])
+        S, O = estimate_noise_profile(planes)
         per_color = np.array([[S, O]] * 3)
-    return planes, np.array([per_color[c] for c in colors], dtype=np.float64), estimated
+    return np.array([per_color[c] for c in colors], dtype=np.float64), estimated
+
+
+def prepare_burst(
+    frames: Sequence[Frame], *, noise_frame: int = 0
+) -> tuple[list[NDArray[np.float32]], NDArray[np.float64], bool]:
+    """Normalise every frame and split it into Bayer planes; the noise model per plane.
+
+    Returns ``(planes per frame, (4, 2) noise (S, O) per plane, estimated?)``;
+    the noise model is the NoiseProfile of frame ``noise_frame`` (estimated
+    from that frame when it has none).  :func:`merge_burst` takes it from the
+    reference frame, once that is chosen.
+    """
+    frames = list(frames)
+    planes = normalized_planes(frames)
+    if not 0 <= noise_frame < len(frames):
+        raise InvalidParams(f"noise frame {noise_frame} is not in 0..{len(frames) - 1}")
+    noise, estimated = frame_noise_per_plane(frames[noise_frame], planes[noise_frame])
+    return planes, noise, estimated
 
 
 def align_burst(
@@ -179,13 +235,16 @@ def merge_burst(
     Returns the merged frame (see :func:`merge`) and the burst's alignment.
     """
     p = params or MergeParams()
-    planes, noise, estimated = prepare_burst(frames)
+    frames = list(frames)
+    planes = normalized_planes(frames)
     # the merge uses integer tile offsets (Hasinoff 2016); the cheap quadratic
     # fit is enough for the reported flow here (align_burst gives the refined one)
     ref_index, alignments = align_burst(
         planes, reference=reference, reference_candidates=p.reference_candidates, subpixel="quadratic",
         progress=progress,
     )
+    # the noise model of the reference: the merge compares every frame with it
+    noise, estimated = frame_noise_per_plane(frames[ref_index], planes[ref_index])
     merged = np.empty_like(planes[ref_index])
     factors = []
 
@@ -262,8 +321,10 @@ def merge(frames: Sequence[Frame], *, mode: str = "merge", progress: Progress | 
     progress
         Optional callback, called with a short text after each step.
     **options
-        Passed to the mode: ``params``/``reference`` for ``"merge"``;
-        see the mode's function otherwise.
+        Passed to the mode: ``params`` (:class:`MergeParams`) and ``reference``
+        for ``"merge"``; ``params`` (:class:`~rawlab.burst.hdr.HdrParams`),
+        ``exposure_ev`` and ``reference`` for ``"hdr"``; see the mode's
+        function otherwise.
 
     Returns
     -------

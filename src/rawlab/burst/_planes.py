@@ -16,9 +16,33 @@ from rawlab.core.metadata import CfaPattern
 from rawlab.errors import InvalidParams
 from rawlab.sensor.normalize import normalize_dng_levels
 
+#: Numba fast-math flags of the burst kernels: free reassociation (so that sums
+#: vectorise), fused multiply-add, no signed zeros and reciprocals -- but not
+#: ``nnan``/``ninf``: the compiler may not assume that values are finite, so a
+#: non-finite value that reaches a kernel gives a defined (NaN) result instead
+#: of an arbitrary one.  Non-finite input is refused at the boundary anyway
+#: (:func:`check_finite`).
+FINITE_SAFE_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
 #: Tile size (plane pixels) of the merge and the finest alignment level, and its stride.
 TILE_PX = 16
 STRIDE_PX = TILE_PX // 2
+
+
+def frame_mismatch(frame: object, first: Frame) -> str | None:
+    """Why ``frame`` cannot be merged with ``first`` (the burst's frame 0), or None."""
+    if not isinstance(frame, Frame) or frame.encoding is not Encoding.CFA:
+        return "expected a CFA frame"
+    cfa = frame.sensor.cfa
+    if cfa is None or not cfa.is_bayer:
+        return f"only 2x2 Bayer mosaics can be merged, got {cfa and cfa.name}"
+    if cfa.pattern != first.sensor.cfa.pattern:
+        return f"CFA {cfa.name} differs from frame 0 ({first.sensor.cfa.name})"
+    if normalized_shape(frame) != normalized_shape(first):
+        h, w = normalized_shape(frame)
+        h0, w0 = normalized_shape(first)
+        return f"size {w}x{h} differs from frame 0 ({w0}x{h0})"
+    return None
 
 
 def check_frames(frames: list[Frame]) -> CfaPattern:
@@ -26,22 +50,26 @@ def check_frames(frames: list[Frame]) -> CfaPattern:
     if len(frames) == 0:
         raise InvalidParams("a burst needs at least one frame")
     first = frames[0]
-    for i, frame in enumerate(frames):
-        if not isinstance(frame, Frame) or frame.encoding is not Encoding.CFA:
-            raise InvalidParams(f"burst frame {i}: expected a CFA frame")
-        cfa = frame.sensor.cfa
-        if cfa is None or not cfa.is_bayer:
-            raise InvalidParams(f"burst frame {i}: only 2x2 Bayer mosaics can be merged, got {cfa and cfa.name}")
-        if cfa.pattern != first.sensor.cfa.pattern:
-            raise InvalidParams(f"burst frame {i}: CFA {cfa.name} differs from frame 0 ({first.sensor.cfa.name})")
-        if normalized_shape(frame) != normalized_shape(first):
-            raise InvalidParams(
-                f"burst frame {i}: size {normalized_shape(frame)} differs from frame 0 ({normalized_shape(first)})"
-            )
+    problem = frame_mismatch(first, first)
+    if problem is not None:
+        raise InvalidParams(f"burst frame 0: {problem}")
+    for i, frame in enumerate(frames[1:], start=1):
+        problem = frame_mismatch(frame, first)
+        if problem is not None:
+            raise InvalidParams(f"burst frame {i}: {problem}")
     h, w = normalized_shape(first)
     if h < 2 * TILE_PX or w < 2 * TILE_PX:
         raise InvalidParams(f"burst frames of {w}x{h} are too small; need at least {2 * TILE_PX} px a side")
     return first.sensor.cfa
+
+
+def check_finite(mosaic: NDArray[np.float32], what: str) -> None:
+    """Raise InvalidParams when ``mosaic`` holds NaN or infinite samples (``what`` names it)."""
+    if np.isfinite(np.sum(mosaic, dtype=np.float32)):  # one cheap pass; a non-finite sample makes it NaN/inf
+        return
+    bad = int(np.count_nonzero(~np.isfinite(mosaic)))
+    if bad:
+        raise InvalidParams(f"{what}: {bad} samples are NaN or infinite; a burst needs finite raw data")
 
 
 def normalized_shape(frame: Frame) -> tuple[int, int]:
@@ -100,12 +128,18 @@ def plane_colors(cfa: CfaPattern) -> tuple[int, int, int, int]:
     return tuple(int(cfa.pattern[k // 2][k % 2]) for k in range(4))  # type: ignore[return-value]
 
 
-def noise_profile_per_color(frame: Frame) -> NDArray[np.float64] | None:
-    """The frame's NoiseProfile as a ``(3, 2)`` array (R, G, B rows of ``(S, O)``), or None."""
+def noise_profile_per_color(frame: Frame, what: str = "frame") -> NDArray[np.float64] | None:
+    """The frame's NoiseProfile as a ``(3, 2)`` array (R, G, B rows of ``(S, O)``), or None.
+
+    Raises InvalidParams (naming ``what``) for a profile that is not finite and >= 0.
+    """
     profile = frame.sensor.noise_profile
     if not profile:
         return None
     arr = np.asarray(profile, dtype=np.float64).reshape(-1, 2)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        pairs = tuple(map(tuple, arr.tolist()))
+        raise InvalidParams(f"{what}: NoiseProfile {pairs}: expected finite (S, O) pairs >= 0")
     if arr.shape[0] == 1:
         arr = np.repeat(arr, 3, axis=0)
     return arr[:3]

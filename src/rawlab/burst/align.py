@@ -14,9 +14,14 @@ ACM Transactions on Graphics 35(6), 2016, section 4:
   (where the tiles are the merge tiles: 16 x 16 grey pixels, overlapping by
   half);
 * a sub-pixel displacement from a quadratic fit to the 3 x 3 L2 distances
-  around the best integer displacement, refined by a few Lucas-Kanade steps
-  per tile (the fit alone is biased towards whole pixels); the sub-pixel
-  displacement reports motion, the merge uses the integer displacement, as
+  around the best integer displacement (the paper's), refined by affine
+  Lucas-Kanade steps per tile (Lucas and Kanade 1981; Baker and Matthews
+  2004) on a Gaussian-weighted window twice the tile's side, sampling the
+  frame by its cubic B-spline (Unser 1999): the refinement is part of the
+  method here -- the fit alone is biased towards whole pixels (0.14 mosaic px
+  mean error on textured tiles of a hand-held ISO 800 burst in the tests, 0.05
+  with the refinement; see :func:`refine_lucas_kanade`).  The sub-pixel
+  displacement reports motion; the merge uses the integer displacement, as
   the paper does.
 
 The reference frame is the sharpest of the first frames (Hasinoff 2016, §4:
@@ -33,10 +38,11 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import scipy.ndimage
 from numba import njit
 from numpy.typing import NDArray
 
-from rawlab.burst._planes import TILE_PX, tile_count, tile_origins
+from rawlab.burst._planes import FINITE_SAFE_FASTMATH, TILE_PX, tile_count, tile_origins
 
 __all__ = [
     "Alignment",
@@ -103,7 +109,7 @@ def choose_reference_frame(grays: list[NDArray[np.float32]], *, candidates: int 
 # --- tile distances: Numba kernel and its NumPy twin -------------------------------
 
 
-@njit(nogil=True, cache=True, fastmath=True)
+@njit(nogil=True, cache=True, fastmath=FINITE_SAFE_FASTMATH)
 def _tile_distances_kernel(ref, alt, oy, ox, cand_y, cand_x, tile, use_l2, out):  # pragma: no cover - compiled
     # fastmath lets the row sums vectorise (their order of addition is free);
     # the two norms are separate loops so that the inner loop has no branch
@@ -140,7 +146,7 @@ def _tile_distances_kernel(ref, alt, oy, ox, cand_y, cand_x, tile, use_l2, out):
 _NEAREST_FIRST_3X3 = np.array([4, 1, 3, 5, 7, 0, 2, 6, 8], dtype=np.int64)
 
 
-@njit(nogil=True, cache=True, fastmath=True)
+@njit(nogil=True, cache=True, fastmath=FINITE_SAFE_FASTMATH)
 def _fine_search_kernel(ref, alt, oy, ox, pred, tile, order, disp, cost_l2):  # pragma: no cover - compiled
     # Finest level in one pass per candidate: L1 and L2 distances of the 3 x 3
     # displacements around the prediction; the best by L1; the 3 x 3 L2 costs
@@ -295,6 +301,193 @@ def quadratic_subpixel(costs_3x3: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.stack([np.clip(y, -1, 1), np.clip(x, -1, 1)], axis=-1).astype(np.float32)
 
 
+# --- sub-pixel refinement: affine Lucas-Kanade on a Gaussian-weighted window -------
+
+#: Refinement window: the merge tile plus this margin on every side (grey px), so
+#: 32 x 32 grey px (64 x 64 mosaic px) around a 16 x 16 tile.
+LK_MARGIN_PX = 8
+#: Standard deviation of the Gaussian weight of the window, about the tile centre (grey px).
+LK_SIGMA_PX = 10.0
+#: Gauss-Newton iterations (at most; a tile stops when its step is below LK_CONVERGED_PX).
+LK_ITERATIONS = 6
+LK_CONVERGED_PX = 1e-3
+#: A tile's translation may move at most this far from the searched displacement,
+#: and its affine part is bounded (|a| <= LK_MAX_AFFINE: about 6 degrees of rotation).
+LK_MAX_STEP_PX = 1.5
+LK_MAX_AFFINE = 0.1
+#: A window is too flat (or an edge in one direction only) when a pivot of the
+#: normal matrix's Cholesky factorisation is below this fraction of its largest
+#: diagonal entry: it keeps the quadratic fit's displacement.
+LK_PIVOT_FRACTION = 1e-7
+
+
+@njit(nogil=True, cache=True)
+def _cholesky6(a, out):  # pragma: no cover - compiled
+    # lower Cholesky factor of the symmetric 6 x 6 ``a``; False when a pivot is too small
+    n = a.shape[0]
+    big = 0.0
+    for k in range(n):
+        if a[k, k] > big:
+            big = a[k, k]
+    if not big > 0.0:
+        return False
+    for j in range(n):
+        s = a[j, j]
+        for k in range(j):
+            s -= out[j, k] * out[j, k]
+        if not s > LK_PIVOT_FRACTION * big:
+            return False
+        out[j, j] = np.sqrt(s)
+        for i in range(j + 1, n):
+            s = a[i, j]
+            for k in range(j):
+                s -= out[i, k] * out[j, k]
+            out[i, j] = s / out[j, j]
+        for i in range(j):
+            out[i, j] = 0.0
+    return True
+
+
+@njit(nogil=True, cache=True)
+def _bspline3_weights(t, out):  # pragma: no cover - compiled
+    # cubic B-spline weights of the samples at offsets -1, 0, 1, 2 for a position t in [0, 1)
+    s = 1.0 - t
+    out[0] = s * s * s / 6.0
+    out[1] = (3.0 * t * t * t - 6.0 * t * t + 4.0) / 6.0
+    out[2] = (-3.0 * t * t * t + 3.0 * t * t + 3.0 * t + 1.0) / 6.0
+    out[3] = t * t * t / 6.0
+
+
+@njit(nogil=True, cache=True)
+def _lk_affine_kernel(ref, alt, oy, ox, start, tile, margin, sigma, iterations, out):  # pragma: no cover
+    ny, nx = start.shape[0], start.shape[1]
+    n = tile + 2 * margin
+    c = (tile - 1) / 2.0
+    h_img, w_img = alt.shape
+    wt = np.empty((n, n))
+    rc = np.empty((n, n))
+    jac = np.empty((n, n, 6))
+    warped = np.empty((n, n))
+    hess = np.empty((6, 6))
+    low = np.empty((6, 6))
+    b = np.empty(6)
+    z = np.empty(6)
+    p = np.empty(6)
+    wy = np.empty(4)
+    wx = np.empty(4)
+    inv2s2 = 0.5 / (sigma * sigma)
+    for i in range(ny):
+        for j in range(nx):
+            y0 = oy[i] - margin
+            x0 = ox[j] - margin
+            sw = 0.0
+            sr = 0.0
+            for u in range(n):
+                for v in range(n):
+                    ru = u - margin - c
+                    rv = v - margin - c
+                    w = np.exp(-(ru * ru + rv * rv) * inv2s2)
+                    y = y0 + u
+                    x = x0 + v
+                    r = np.float64(ref[y, x])
+                    gy = 0.5 * (np.float64(ref[y + 1, x]) - np.float64(ref[y - 1, x]))
+                    gx = 0.5 * (np.float64(ref[y, x + 1]) - np.float64(ref[y, x - 1]))
+                    wt[u, v] = w
+                    rc[u, v] = r
+                    jac[u, v, 0] = gy
+                    jac[u, v, 1] = gx
+                    jac[u, v, 2] = gy * ru
+                    jac[u, v, 3] = gy * rv
+                    jac[u, v, 4] = gx * ru
+                    jac[u, v, 5] = gx * rv
+                    sw += w
+                    sr += w * r
+            mean_r = sr / sw
+            srr = 0.0
+            for a_ in range(6):
+                for b_ in range(6):
+                    hess[a_, b_] = 0.0
+            for u in range(n):
+                for v in range(n):
+                    w = wt[u, v]
+                    rc[u, v] -= mean_r
+                    srr += w * rc[u, v] * rc[u, v]
+                    for a_ in range(6):
+                        ja = w * jac[u, v, a_]
+                        for b_ in range(a_, 6):
+                            hess[a_, b_] += ja * jac[u, v, b_]
+            for a_ in range(6):
+                for b_ in range(a_):
+                    hess[a_, b_] = hess[b_, a_]
+            s0 = start[i, j, 0]
+            s1 = start[i, j, 1]
+            out[i, j, 0] = s0
+            out[i, j, 1] = s1
+            if not _cholesky6(hess, low):
+                continue
+            p[0] = s0
+            p[1] = s1
+            for a_ in range(2, 6):
+                p[a_] = 0.0
+            for _ in range(iterations):
+                sm = 0.0
+                for u in range(n):
+                    ru = u - margin - c
+                    for v in range(n):
+                        rv = v - margin - c
+                        py = y0 + u + p[0] + p[2] * ru + p[3] * rv
+                        px = x0 + v + p[1] + p[4] * ru + p[5] * rv
+                        fy0 = np.floor(py)
+                        fx0 = np.floor(px)
+                        iy = min(max(int(fy0), 1), h_img - 3)
+                        ix = min(max(int(fx0), 1), w_img - 3)
+                        _bspline3_weights(py - fy0, wy)
+                        _bspline3_weights(px - fx0, wx)
+                        val = 0.0
+                        for a_ in range(4):
+                            row = 0.0
+                            for b_ in range(4):
+                                row += wx[b_] * alt[iy - 1 + a_, ix - 1 + b_]
+                            val += wy[a_] * row
+                        warped[u, v] = val
+                        sm += wt[u, v] * val
+                mean_w = sm / sw
+                sww = 0.0
+                for u in range(n):
+                    for v in range(n):
+                        d = warped[u, v] - mean_w
+                        sww += wt[u, v] * d * d
+                gain = np.sqrt(srr / max(sww, 1e-30))
+                for a_ in range(6):
+                    b[a_] = 0.0
+                for u in range(n):
+                    for v in range(n):
+                        e = wt[u, v] * ((warped[u, v] - mean_w) * gain - rc[u, v])
+                        for a_ in range(6):
+                            b[a_] -= jac[u, v, a_] * e
+                # solve low low^T step = b
+                for a_ in range(6):
+                    s = b[a_]
+                    for k in range(a_):
+                        s -= low[a_, k] * z[k]
+                    z[a_] = s / low[a_, a_]
+                for a_ in range(5, -1, -1):
+                    s = z[a_]
+                    for k in range(a_ + 1, 6):
+                        s -= low[k, a_] * z[k]
+                    z[a_] = s / low[a_, a_]
+                ok = abs(p[0] + z[0] - s0) <= LK_MAX_STEP_PX and abs(p[1] + z[1] - s1) <= LK_MAX_STEP_PX
+                for a_ in range(2, 6):
+                    ok = ok and abs(p[a_] + z[a_]) <= LK_MAX_AFFINE
+                if not ok:
+                    break
+                for a_ in range(6):
+                    p[a_] += z[a_]
+                if abs(z[0]) < LK_CONVERGED_PX and abs(z[1]) < LK_CONVERGED_PX:
+                    break
+            out[i, j, 0] = p[0]
+            out[i, j, 1] = p[1]
+
 def refine_lucas_kanade(
     ref: NDArray[np.float32],
     alt: NDArray[np.float32],
@@ -302,75 +495,153 @@ def refine_lucas_kanade(
     origins_x: NDArray[np.int64],
     disp: NDArray[np.float64],
     tile_px: int,
-    *,
-    iterations: int = 3,
 ) -> NDArray[np.float64]:
-    """Refine per-tile sub-pixel displacements by Gauss-Newton steps (Lucas and Kanade 1981).
+    """Refine per-tile sub-pixel displacements by affine Lucas-Kanade steps.
 
-    The quadratic fit of Hasinoff 2016 is biased towards whole pixels; a few
-    Lucas-Kanade steps on each tile (bilinear interpolation of the frame,
-    central-difference gradients of the reference) remove most of that bias.
-    Steps that would move a tile by more than 1.5 px from the searched
-    displacement are not taken.
+    Lucas and Kanade, "An iterative image registration technique with an
+    application to stereo vision", IJCAI 1981, with the affine warp of Baker
+    and Matthews, "Lucas-Kanade 20 years on: a unifying framework", IJCV 56(3),
+    2004 (forward-additive Gauss-Newton, the reference's gradients as the
+    Jacobian).  Part of the sub-pixel step of the alignment: the quadratic fit
+    of Hasinoff 2016 (§4) starts it, and these steps remove the fit's bias
+    towards whole pixels.  Per tile:
+
+    * the window is the tile plus :data:`LK_MARGIN_PX` on every side, weighted
+      by a Gaussian of :data:`LK_SIGMA_PX` about the tile centre: four times
+      the pixels of the tile, so the noise of the estimate is about half the
+      tile's own (the merge still uses its 16 x 16 tiles);
+    * the warp is ``p + d + A (p - centre)``: under hand-shake rotation the
+      displacement varies across the window (0.5 px over 32 px at 1 degree),
+      and a translation-only fit would report it at the texture's centroid
+      rather than at the tile centre; ``d`` is the displacement at the centre;
+    * residual ``g (alt(W(p)) - mean) - (ref(p) - mean)``, zero-mean and of
+      equal contrast (weighted), so that vignetting and exposure differences
+      between frames do not read as motion;
+    * the alternate frame is sampled by its cubic B-spline interpolant (Unser
+      1999; :func:`bspline3_coefficients`): bilinear sampling low-passes the
+      frame by an amount that depends on the sub-pixel phase, which biases the
+      estimate towards whole pixels by several hundredths of a pixel on sharp
+      sensor data; gradients are central differences of the reference;
+    * at most :data:`LK_ITERATIONS` steps; a step that would move the
+      translation more than :data:`LK_MAX_STEP_PX` from ``disp`` or the affine
+      part beyond :data:`LK_MAX_AFFINE` is not taken; a window without
+      texture in two directions keeps ``disp``.
 
     Parameters
     ----------
     ref, alt
-        Padded grey images (as for :func:`tile_distances`).
+        Padded float32 grey images (as for :func:`tile_distances`), padded by
+        at least ``LK_MARGIN_PX + 4`` more than the displacements reach.
     origins_y, origins_x
         Tile corners in the padded images.
     disp
-        ``(ny, nx, 2)`` starting displacements ``(dy, dx)`` (pixels).
+        ``(ny, nx, 2)`` starting displacements ``(dy, dx)`` (grey pixels).
     tile_px
         Tile side.
 
     Returns
     -------
     numpy.ndarray
-        ``(ny, nx, 2)`` float64 refined displacements.
+        ``(ny, nx, 2)`` float64 refined displacements at the tile centres.
     """
-    t = tile_px
-    u = np.arange(-1, t + 1)
-    ry = origins_y[:, None, None, None] + u[None, None, :, None]
-    rx = origins_x[None, :, None, None] + u[None, None, None, :]
-    rp = ref[ry, rx].astype(np.float64)  # (ny, nx, t+2, t+2)
-    r = rp[:, :, 1:-1, 1:-1]
-    rc = r - r.mean(axis=(2, 3), keepdims=True)
-    rc2 = (rc * rc).sum(axis=(2, 3), keepdims=True)
-    gy = 0.5 * (rp[:, :, 2:, 1:-1] - rp[:, :, :-2, 1:-1])
-    gx = 0.5 * (rp[:, :, 1:-1, 2:] - rp[:, :, 1:-1, :-2])
-    a11 = (gy * gy).sum(axis=(2, 3))
-    a12 = (gy * gx).sum(axis=(2, 3))
-    a22 = (gx * gx).sum(axis=(2, 3))
-    det = a11 * a22 - a12 * a12
-    ok = det > 1e-9 * np.maximum(a11 * a22, 1e-30)
-    start = disp.copy()
-    d = disp.copy()
-    v = np.arange(t + 1)
-    for _ in range(iterations):
-        base = np.floor(d).astype(np.int64)
-        f = d - base
-        py = origins_y[:, None, None, None] + base[..., 0, None, None] + v[None, None, :, None]
-        px = origins_x[None, :, None, None] + base[..., 1, None, None] + v[None, None, None, :]
-        p = alt[py, px].astype(np.float64)
-        fy, fx = f[..., 0, None, None], f[..., 1, None, None]
-        warped = (1 - fy) * ((1 - fx) * p[:, :, :-1, :-1] + fx * p[:, :, :-1, 1:]) + fy * (
-            (1 - fx) * p[:, :, 1:, :-1] + fx * p[:, :, 1:, 1:]
-        )
-        # zero-mean, equal-contrast residual: vignetting and exposure differences
-        # between frames must not read as motion
-        wc = warped - warped.mean(axis=(2, 3), keepdims=True)
-        gain = np.sqrt(rc2 / np.maximum((wc * wc).sum(axis=(2, 3), keepdims=True), 1e-30))
-        e = wc * gain - rc
-        b1 = -(gy * e).sum(axis=(2, 3))
-        b2 = -(gx * e).sum(axis=(2, 3))
-        safe = np.where(ok, det, 1.0)
-        step = np.stack([(a22 * b1 - a12 * b2) / safe, (a11 * b2 - a12 * b1) / safe], axis=-1)
-        step = np.where(ok[..., None], step, 0.0)
-        new = d + step
-        keep = np.all(np.abs(new - start) <= 1.5, axis=-1, keepdims=True)
-        d = np.where(keep, new, d)
-    return d
+    out = np.empty(disp.shape, np.float64)
+    _lk_affine_kernel(
+        np.ascontiguousarray(ref, dtype=np.float32), bspline3_coefficients(alt),
+        np.ascontiguousarray(origins_y, dtype=np.int64), np.ascontiguousarray(origins_x, dtype=np.int64),
+        np.ascontiguousarray(disp, dtype=np.float64), int(tile_px), LK_MARGIN_PX, LK_SIGMA_PX, LK_ITERATIONS,
+        out,
+    )
+    return out
+
+
+def _bspline3_weights_reference(t: NDArray[np.float64]) -> list[NDArray[np.float64]]:
+    s = 1.0 - t
+    return [s**3 / 6.0, (3 * t**3 - 6 * t**2 + 4) / 6.0, (-3 * t**3 + 3 * t**2 + 3 * t + 1) / 6.0, t**3 / 6.0]
+
+
+def bspline3_coefficients(image: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Cubic B-spline coefficients of ``image`` (Unser, "Splines: a perfect fit for
+    signal and image processing", IEEE Signal Processing Magazine 16(6), 1999):
+    the recursive prefilter whose spline interpolates the samples exactly."""
+    image = np.asarray(image, np.float32)
+    return scipy.ndimage.spline_filter(image, order=3, output=np.float32, mode="mirror")
+
+
+def _cholesky_reference(a: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Stacked lower Cholesky factors of ``(..., 6, 6)`` and where they exist (as :func:`_cholesky6`)."""
+    n = a.shape[-1]
+    low = np.zeros_like(a)
+    big = np.max(np.diagonal(a, axis1=-2, axis2=-1), axis=-1)
+    ok = big > 0
+    for j in range(n):  # a loop over the 6 parameters
+        s = a[..., j, j] - (low[..., j, :j] ** 2).sum(-1)
+        ok &= s > LK_PIVOT_FRACTION * big
+        low[..., j, j] = np.sqrt(np.where(ok, s, 1.0))
+        for i in range(j + 1, n):
+            low[..., i, j] = (a[..., i, j] - (low[..., i, :j] * low[..., j, :j]).sum(-1)) / low[..., j, j]
+    return low, ok
+
+
+def refine_lucas_kanade_reference(
+    ref: NDArray[np.float32],
+    alt: NDArray[np.float32],
+    origins_y: NDArray[np.int64],
+    origins_x: NDArray[np.int64],
+    disp: NDArray[np.float64],
+    tile_px: int,
+) -> NDArray[np.float64]:
+    """NumPy twin of :func:`refine_lucas_kanade` (tests compare the two)."""
+    t, m = int(tile_px), LK_MARGIN_PX
+    n = t + 2 * m
+    u = np.arange(n) - m
+    r1 = u - (t - 1) / 2.0
+    ry, rx = np.broadcast_to(r1[:, None], (n, n)), np.broadcast_to(r1[None, :], (n, n))
+    wt = np.exp(-(ry * ry + rx * rx) * (0.5 / LK_SIGMA_PX**2))
+    sw = wt.sum()
+    shape = (origins_y.size, origins_x.size, n, n)
+    Y = np.broadcast_to(origins_y[:, None, None, None] + u[None, None, :, None], shape)
+    X = np.broadcast_to(origins_x[None, :, None, None] + u[None, None, None, :], shape)
+    refd = np.asarray(ref, np.float64)
+    coef = bspline3_coefficients(alt).astype(np.float64)
+    R = refd[Y, X]
+    gy = 0.5 * (refd[Y + 1, X] - refd[Y - 1, X])
+    gx = 0.5 * (refd[Y, X + 1] - refd[Y, X - 1])
+    J = np.stack([gy, gx, gy * ry, gy * rx, gx * ry, gx * rx], axis=-1)
+    Rc = R - (wt * R).sum((2, 3), keepdims=True) / sw
+    srr = (wt * Rc * Rc).sum((2, 3), keepdims=True)
+    H = np.einsum("ijuva,ijuvb->ijab", J * wt[..., None], J)
+    low, active = _cholesky_reference(H)
+    p = np.zeros(disp.shape[:2] + (6,))
+    p[..., :2] = disp
+    h_img, w_img = coef.shape
+    for _ in range(LK_ITERATIONS):  # Gauss-Newton steps, every tile at once
+        py = Y + p[..., 0, None, None] + p[..., 2, None, None] * ry + p[..., 3, None, None] * rx
+        px = X + p[..., 1, None, None] + p[..., 4, None, None] * ry + p[..., 5, None, None] * rx
+        fy0, fx0 = np.floor(py), np.floor(px)
+        iy = np.clip(fy0.astype(np.int64), 1, h_img - 3)
+        ix = np.clip(fx0.astype(np.int64), 1, w_img - 3)
+        wy, wx = _bspline3_weights_reference(py - fy0), _bspline3_weights_reference(px - fx0)
+        val = sum(wy[a_] * sum(wx[b_] * coef[iy - 1 + a_, ix - 1 + b_] for b_ in range(4)) for a_ in range(4))
+        mean_w = (wt * val).sum((2, 3), keepdims=True) / sw
+        sww = (wt * (val - mean_w) ** 2).sum((2, 3), keepdims=True)
+        gain = np.sqrt(srr / np.maximum(sww, 1e-30))
+        e = wt * ((val - mean_w) * gain - Rc)
+        b = -np.einsum("ijuva,ijuv->ija", J, e)
+        z = np.zeros_like(b)
+        for a_ in range(6):  # forward and back substitution over the 6 parameters
+            z[..., a_] = (b[..., a_] - (low[..., a_, :a_] * z[..., :a_]).sum(-1)) / low[..., a_, a_]
+        for a_ in range(5, -1, -1):
+            z[..., a_] = (z[..., a_] - (low[..., a_ + 1 :, a_] * z[..., a_ + 1 :]).sum(-1)) / low[..., a_, a_]
+        new = p + z
+        with np.errstate(invalid="ignore"):
+            good = (
+                active
+                & np.all(np.abs(new[..., :2] - disp) <= LK_MAX_STEP_PX, axis=-1)
+                & np.all(np.abs(new[..., 2:]) <= LK_MAX_AFFINE, axis=-1)
+            )
+            p = np.where(good[..., None], new, p)
+            active = good & ~np.all(np.abs(z[..., :2]) < LK_CONVERGED_PX, axis=-1)
+    return p[..., :2]
 
 
 # --- the coarse-to-fine search -----------------------------------------------------
@@ -444,7 +715,9 @@ class _RefPyramid:
             radius = FINE_RADIUS_PX + 1 if lv == 0 else COARSE_RADIUS_PX
             reach[lv] = LEVEL_FACTORS[lv] * reach[lv + 1] + radius
         self.reach = reach
-        self.margins = [reach[lv] + TILE_PX + 2 for lv in range(n)]
+        # level 0 also holds the Lucas-Kanade window (LK_MARGIN_PX beyond the tile,
+        # the sub-pixel and affine excursions, the gradient's neighbour)
+        self.margins = [reach[lv] + TILE_PX + 2 + (LK_MARGIN_PX + 4 if lv == 0 else 0) for lv in range(n)]
         self.padded = [_pad(level, m) for level, m in zip(self.levels, self.margins)]
 
 

@@ -36,6 +36,7 @@ def run_burst(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from rawlab.burst import merge
+    from rawlab.burst._planes import frame_mismatch
     from rawlab.io.read import read
 
     if len(args.frames) < 2:
@@ -52,10 +53,17 @@ def run_burst(args: argparse.Namespace) -> int:
     try:
         frames = []
         for name in args.frames:
-            frames.append(read(name))
+            frame = read(name)
+            # a frame that cannot join the burst: one line naming its file
+            problem = frame_mismatch(frame, frames[0] if frames else frame)
+            if problem is not None:
+                raise InvalidParams(f"{problem.replace('frame 0', args.frames[0])}; cannot merge", path=name)
+            frames.append(frame)
             bar.update()
         options = {}
         if args.reference is not None:
+            if args.mode == "night":
+                raise InvalidParams("--reference applies to --mode merge or hdr (night picks its frames)")
             options["reference"] = args.reference
 
         def progress(text: str) -> None:

@@ -1,4 +1,4 @@
-"""Burst merge: robust pairwise Wiener merge of aligned tiles in the frequency domain.
+r"""Burst merge: robust pairwise Wiener merge of aligned tiles in the frequency domain.
 
 Hasinoff et al., "Burst photography for high dynamic range and low-light
 imaging on mobile cameras", ACM TOG 35(6), 2016, section 5.  Per Bayer plane
@@ -7,30 +7,53 @@ reference tile's DFT and ``T_z`` that of the aligned tile of frame ``z``:
 
 .. math::
 
-    D_z = T_0 - T_z, \\qquad
-    A_z = \\frac{|D_z|^2}{|D_z|^2 + c\\,\\sigma_D^2}, \\qquad
-    \\tilde T = \\frac{1}{N} \\sum_{z=0}^{N-1} \\big(T_z + A_z D_z\\big)
+    D_z = T_0 - T_z, \qquad
+    A_z = \frac{|D_z|^2}{|D_z|^2 + c\,\sigma_D^2}
 
-so that a frequency where a frame agrees with the reference within the noise
-is averaged, and one where it differs (motion, misalignment) falls back to the
-reference: no ghosts.  In addition (our addition, not in the paper) a tile
-gate: with ``r`` the tile's mean ``|D_z|^2 / sigma_D^2`` (about 1 for noise
-alone), every ``A_z`` of the tile is at least ``clip((r - g) / g, 0, 1)``
-(``g = 2.5``), so a tile that differs as a whole (a moving object, a
-misaligned tile) is not let through in its weaker frequencies, while a static
-tile is averaged fully (which a small ``c`` alone does not give).  ``sigma_D^2 = 2 n^2 sigma^2`` is the expected
-``|D_z|^2`` of pure noise for an ``n x n`` tile (unnormalised DFT), with the
-pixel variance ``sigma^2 = S x + O`` from the NoiseProfile at the reference
-tile's mean ``x``; ``c`` is the robustness (larger: more averaging).
+``A_z`` is the paper's shrinkage: about 0 where frame ``z`` agrees with the
+reference within the noise, about 1 where it differs (motion, misalignment).
+``sigma_D^2 = 2 n^2 sigma^2`` is the expected ``|D_z|^2`` of pure noise for an
+``n x n`` tile (unnormalised DFT), with the pixel variance ``sigma^2 = S x + O``
+from the NoiseProfile at the reference tile's mean ``x``; ``c`` is the
+robustness (larger: more averaging).
+
+The paper merges ``(1/N) sum_z (T_z + A_z D_z)``: a rejected frequency is
+replaced by the reference's, which then counts more than once, so that a
+burst with rejected frames keeps more of the reference's noise than the
+average of its accepted frames (at low noise, where frames that are half a
+plane pixel off -- an odd mosaic shift, which integer plane offsets cannot
+align -- are rejected, 2 dB more in the Mildenhall et al. 2018 protocol of the
+tests).  Here each alternate frame is given the weight ``1 - A_z`` and the
+weights are normalised, as in the robustness-weighted accumulation of
+Wronski et al., "Handheld multi-frame super-resolution", ACM TOG 38(4), 2019,
+section 5:
+
+.. math::
+
+    \tilde T = \frac{T_0 + \sum_{z \ne 0} (1 - A_z)\, T_z}{1 + \sum_{z \ne 0} (1 - A_z)}
+
+which is the paper's merge where every frame is accepted (``A_z = 0``: the
+plain average) and where it is rejected by all (``A_z = 1``: the reference),
+and the average of the accepted frames in between.  In addition (our
+addition, not in the papers) a tile gate: with ``r`` the tile's mean
+``|D_z|^2 / sigma_D^2`` (about 1 for noise alone), every ``A_z`` of the tile is
+at least ``clip((r - g) / g, 0, 1)``, so a tile that differs as a whole (a
+moving object, a misaligned tile) is not let through in its weaker
+frequencies, while a static tile is averaged fully (which a small ``c`` alone
+does not give).
 
 The merged tiles are brought back by the inverse DFT, weighted by the raised
 cosine window ``1/2 - 1/2 cos(2 pi (x + 1/2) / n)`` (which sums to one over
 half-overlapping tiles) and added.
 
-The merged variance per frequency is
-``((1 + sum A_z)^2 + sum (1 - A_z)^2) / N^2`` times a single frame's; its
-mean over all tiles and frequencies is returned as the variance factor that
-the merged NoiseProfile is scaled by.
+The merged variance per frequency is ``(1 + sum (1 - A_z)^2) / (1 + sum (1 - A_z))^2``
+times a single frame's; its mean over all tiles and frequencies is returned as
+the variance factor that the merged NoiseProfile is scaled by.
+
+NaN policy: non-finite input is refused where the burst is normalised
+(:func:`rawlab.burst.normalized_planes`); the kernels are compiled without
+the fast-math assumption that values are finite
+(:data:`rawlab.burst._planes.FINITE_SAFE_FASTMATH`).
 
 Values: linear, normalised (black 0, white 1) planes in, the same out; float32;
 nothing clipped.
@@ -53,7 +76,7 @@ from numba import njit
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
-from rawlab.burst._planes import STRIDE_PX, TILE_PX, tile_count
+from rawlab.burst._planes import FINITE_SAFE_FASTMATH, STRIDE_PX, TILE_PX, tile_count
 from rawlab.burst.align import Alignment
 
 __all__ = [
@@ -61,6 +84,7 @@ __all__ = [
     "wiener_accumulate",
     "wiener_accumulate_reference",
     "merge_plane_hasinoff2016",
+    "merge_plane_reference",
     "aligned_tiles",
     "aligned_tiles_reference",
     "overlap_add",
@@ -81,8 +105,8 @@ def raised_cosine_window(n: int = TILE_PX) -> NDArray[np.float32]:
     return np.outer(w, w).astype(np.float32)
 
 
-@njit(nogil=True, cache=True, fastmath=True)
-def _wiener_kernel(ref_f, alt_f, noise_d, c, gate, acc, sum_a, sum_b):  # pragma: no cover - compiled
+@njit(nogil=True, cache=True, fastmath=FINITE_SAFE_FASTMATH)
+def _wiener_kernel(ref_f, alt_f, noise_d, c, gate, acc, sum_w, sum_w2):  # pragma: no cover - compiled
     n_t, n_u, n_v = ref_f.shape
     for t in range(n_t):
         nd = noise_d[t]
@@ -113,9 +137,10 @@ def _wiener_kernel(ref_f, alt_f, noise_d, c, gate, acc, sum_a, sum_b):  # pragma
                 w = m / den if den > 0 else 0.0
                 if w < a_tile:
                     w = a_tile
-                acc[t, u, v] += a + np.float32(w) * (r - a)
-                sum_a[t, u, v] += w
-                sum_b[t, u, v] += (1 - w) * (1 - w)
+                k = 1.0 - w  # the frame's weight
+                acc[t, u, v] += np.float32(k) * a
+                sum_w[t, u, v] += k
+                sum_w2[t, u, v] += k * k
 
 
 def wiener_accumulate(
@@ -123,13 +148,13 @@ def wiener_accumulate(
     alt_f: NDArray[np.complex64],
     noise_d: NDArray[np.float32],
     acc: NDArray[np.complex64],
-    sum_a: NDArray[np.float32],
-    sum_b: NDArray[np.float32],
+    sum_w: NDArray[np.float32],
+    sum_w2: NDArray[np.float32],
     *,
     robustness: float,
     gate: float,
 ) -> None:
-    """Add one frame's robust contribution ``T_z + A_z (T_0 - T_z)`` to ``acc`` in place.
+    """Add one frame's robust contribution ``(1 - A_z) T_z`` to ``acc`` in place.
 
     Parameters
     ----------
@@ -138,19 +163,20 @@ def wiener_accumulate(
     noise_d
         ``(tiles,)`` float32 ``sigma_D^2``: expected ``|D|^2`` per frequency for noise alone.
     acc
-        Accumulated merged spectrum (updated).
-    sum_a, sum_b
-        Running ``sum A_z`` and ``sum (1 - A_z)^2`` per frequency (updated).
+        Accumulated weighted spectrum (updated; starts as the reference's).
+    sum_w, sum_w2
+        Running ``sum (1 - A_z)`` and ``sum (1 - A_z)^2`` per frequency (updated;
+        start at 1, the reference's weight).
     robustness
         ``c`` of the per-frequency shrinkage.
     gate
         Tile gate ``g``: with ``r`` the tile's mean ``|D|^2 / sigma_D^2``, every
         frequency's ``A_z`` is at least ``clip((r - g) / g, 0, 1)``.
     """
-    _wiener_kernel(ref_f, alt_f, noise_d, np.float32(robustness), np.float32(gate), acc, sum_a, sum_b)
+    _wiener_kernel(ref_f, alt_f, noise_d, np.float32(robustness), np.float32(gate), acc, sum_w, sum_w2)
 
 
-def wiener_accumulate_reference(ref_f, alt_f, noise_d, acc, sum_a, sum_b, *, robustness, gate) -> None:
+def wiener_accumulate_reference(ref_f, alt_f, noise_d, acc, sum_w, sum_w2, *, robustness, gate) -> None:
     """NumPy twin of :func:`wiener_accumulate`."""
     d = ref_f - alt_f
     m = (d.real**2 + d.imag**2).astype(np.float64)
@@ -164,20 +190,22 @@ def wiener_accumulate_reference(ref_f, alt_f, noise_d, acc, sum_a, sum_b, *, rob
     den = m + robustness * nd[:, None, None]
     w = np.where(den > 0, m / np.where(den > 0, den, 1), 0.0)
     w = np.maximum(w, a_tile[:, None, None])
-    acc += (alt_f + w * d).astype(acc.dtype)
-    sum_a += w.astype(np.float32)
-    sum_b += ((1 - w) ** 2).astype(np.float32)
+    k = 1.0 - w
+    acc += (k * alt_f).astype(acc.dtype)
+    sum_w += k.astype(np.float32)
+    sum_w2 += (k * k).astype(np.float32)
 
 
 @njit(nogil=True, cache=True)
-def _variance_factor_sums(sum_a, sum_b, out):  # pragma: no cover - compiled
-    # out[v] += sum over tiles and rows of (1 + sum_a)^2 + sum_b, per spectrum column v
-    n_t, n_u, n_v = sum_a.shape
+def _normalize_and_variance(acc, sum_w, sum_w2, out):  # pragma: no cover - compiled
+    # acc /= sum_w; out[v] += sum over tiles and rows of sum_w2 / sum_w^2, per spectrum column v
+    n_t, n_u, n_v = acc.shape
     for t in range(n_t):
         for u in range(n_u):
             for v in range(n_v):
-                a = 1.0 + sum_a[t, u, v]
-                out[v] += a * a + sum_b[t, u, v]
+                s = sum_w[t, u, v]
+                acc[t, u, v] *= np.float32(1.0 / s)
+                out[v] += sum_w2[t, u, v] / (s * s)
 
 
 def _padded_plane(plane: NDArray[np.float32], reach: int) -> NDArray[np.float32]:
@@ -372,21 +400,58 @@ def merge_plane_hasinoff2016(
         sigma2 = noise_scale * np.maximum(mean, 0.0) + noise_offset
         noise_d = (2.0 * TILE_PX * TILE_PX * np.maximum(sigma2, 1e-20)).astype(np.float32)
         acc = ref_f.copy()
-        sum_a = np.zeros(ref_f.shape, np.float32)
-        sum_b = np.zeros(ref_f.shape, np.float32)
+        sum_w = np.ones(ref_f.shape, np.float32)  # the reference's weight, 1
+        sum_w2 = np.ones(ref_f.shape, np.float32)
         for padded, reach, offsets in sources[1:]:
             alt_tiles = _gather_tiles(padded, reach, offsets, row0, row1, tiles[:n_t])
             alt_f = scipy.fft.rfft2(alt_tiles, workers=FFT_WORKERS)
-            accumulate(ref_f, alt_f, noise_d, acc, sum_a, sum_b, robustness=robustness, gate=gate)
-        acc *= np.float32(1.0 / n_frames)
+            accumulate(ref_f, alt_f, noise_d, acc, sum_w, sum_w2, robustness=robustness, gate=gate)
+        _normalize_and_variance(acc, sum_w, sum_w2, factor_sum)
         merged_tiles[row0 * nx : row1 * nx] = scipy.fft.irfft2(acc, s=(TILE_PX, TILE_PX), workers=FFT_WORKERS)
-        _variance_factor_sums(sum_a, sum_b, factor_sum)
     out = overlap_add(merged_tiles.reshape(ny, nx, TILE_PX, TILE_PX), h, w)
     # variance factor, averaged over tiles and frequencies (half spectrum: inner columns count twice)
-    factor = factor_sum / (float(n_frames * n_frames) * ny * nx * TILE_PX)
+    factor = factor_sum / (float(ny * nx) * TILE_PX)
     col_w = np.full(n_v, 2.0)
     col_w[0] = 1.0
     if TILE_PX % 2 == 0:
         col_w[-1] = 1.0
     mean_factor = float((factor * col_w).sum() / col_w.sum())
     return out, mean_factor
+
+
+def merge_plane_reference(
+    planes: list[NDArray[np.float32]],
+    alignments: list[Alignment | None],
+    *,
+    ref_index: int,
+    noise_scale: float,
+    noise_offset: float,
+    robustness: float = 32.0,
+    gate: float = 2.5,
+) -> tuple[NDArray[np.float32], float]:
+    """NumPy twin of :func:`merge_plane_hasinoff2016`: every tile at once, in float64
+    where the kernels accumulate, no batching (tests compare the two)."""
+    ref = planes[ref_index]
+    h, w = ref.shape
+    ny, nx = tile_count(h), tile_count(w)
+    ref_t = aligned_tiles_reference(ref, None).reshape(-1, TILE_PX, TILE_PX).astype(np.float64)
+    ref_f = np.fft.rfft2(ref_t)
+    sigma2 = noise_scale * np.maximum(ref_t.mean(axis=(1, 2)), 0.0) + noise_offset
+    noise_d = 2.0 * TILE_PX * TILE_PX * np.maximum(sigma2, 1e-20)
+    acc = ref_f.copy()
+    sum_w = np.ones(ref_f.shape)
+    sum_w2 = np.ones(ref_f.shape)
+    for z, a in enumerate(alignments):
+        if z == ref_index:
+            continue
+        offsets = None if a is None else a.offsets_px
+        alt_f = np.fft.rfft2(aligned_tiles_reference(planes[z], offsets).reshape(-1, TILE_PX, TILE_PX))
+        wiener_accumulate_reference(ref_f, alt_f, noise_d, acc, sum_w, sum_w2,
+                                    robustness=robustness, gate=gate)
+    merged = np.fft.irfft2(acc / sum_w, s=(TILE_PX, TILE_PX)).astype(np.float32)
+    col_w = np.full(ref_f.shape[-1], 2.0)
+    col_w[0] = 1.0
+    if TILE_PX % 2 == 0:
+        col_w[-1] = 1.0
+    factor = float(((sum_w2 / sum_w**2) * col_w).sum() / (col_w.sum() * sum_w.shape[0] * sum_w.shape[1]))
+    return overlap_add_reference(merged.reshape(ny, nx, TILE_PX, TILE_PX), h, w), factor
