@@ -316,7 +316,7 @@ def test_linear_raw_round_trip(tmp_path, compression):
 @pytest.mark.parametrize("bits", [12, 16])
 def test_normalised_frame_is_scaled_to_bits(tmp_path, bits):
     rng = np.random.default_rng(7)
-    values = rng.uniform(-0.1, 1.1, (40, 60)).astype(np.float32)
+    values = rng.uniform(0.0, 1.0, (40, 60)).astype(np.float32)  # outside 0..1: the pedestal test below
     values[0, :4] = [np.nan, 0.5, 1.0, 0.0]
     frame = Frame(
         data=values,
@@ -584,3 +584,29 @@ def test_builtin_sample_validates_and_darktable_develops_it(tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0 and out.is_file(), result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_normalised_values_below_black_and_above_white_survive(tmp_path):
+    """A normalised frame with noise below black (a burst merge) and values above
+    white is stored with a pedestal, not clipped: it reads back within one
+    quantisation step, in rawlab and with the same levels in LibRaw."""
+    from rawlab.sensor.normalize import NormalizeParams, normalize
+
+    rng = np.random.default_rng(2)
+    data = (rng.normal(0.0, 0.02, (64, 96)) + np.linspace(-0.05, 1.3, 96)[None, :]).astype(np.float32)
+    frame = Frame(
+        data=data,
+        encoding=Encoding.CFA,
+        sensor=SensorInfo(cfa=CfaPattern.from_string("RGGB"), white_level_dn=[1.0], black_level_dn=0.0),
+        color=COLOR,
+        capture=CAPTURE,
+    )
+    path = write_dng(frame, tmp_path / "neg.dng")
+    read_back = read_dng(path)
+    back = normalize(read_back, NormalizeParams()).data
+    step = 1.0 / (float(read_back.sensor.white_level_dn[0]) - float(read_back.sensor.black_level_dn.ravel()[0]))
+    assert (data < 0).mean() > 0.01 and data.max() > 1.0
+    assert np.abs(back - data).max() <= 0.51 * step
+    with rawpy.imread(str(path)) as raw:
+        assert raw.black_level_per_channel[0] == int(read_back.sensor.black_level_dn.ravel()[0])
+        assert raw.white_level == int(read_back.sensor.white_level_dn[0])

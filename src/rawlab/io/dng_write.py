@@ -26,7 +26,9 @@ rounded to integers and limited to 0..65535, with its own black and white
 levels.  A *normalised* frame (white level 1, black 0: the output of
 ``sensor.normalize``, a burst merge or a simulation in relative units) is
 scaled to ``bits`` (default 16): sample = round(value * (2**bits - 1)), black 0,
-white ``2**bits - 1``; values below 0 or above 1 are limited to that range.
+white ``2**bits - 1`` when all values lie in 0..1; when some lie below 0 (noise
+around black after a merge) or above 1, an integer pedestal (BlackLevel) and a
+smaller scale keep them (see :func:`_normalised_scale`).
 
 Layout
 ------
@@ -192,8 +194,15 @@ def _stored_samples(frame: Frame, bits: int) -> tuple[NDArray[np.uint16], _Level
         from rawlab.io.encode import quantize_unorm
 
         full = (1 << bits) - 1
-        stored = quantize_unorm(frame.data, bits=16, scale=float(full))
-        return stored, _Levels(np.zeros((1, 1, samples)), None, None, np.full(samples, float(full)), None)
+        scale, pedestal = _normalised_scale(frame.data, full)
+        if pedestal == 0 and scale == full:
+            stored = quantize_unorm(frame.data, bits=16, scale=float(full))
+        else:
+            shifted = frame.data * np.float32(scale / full) + np.float32(pedestal / full)
+            stored = quantize_unorm(shifted, bits=16, scale=float(full))
+        return stored, _Levels(
+            np.full((1, 1, samples), float(pedestal)), None, None, np.full(samples, float(pedestal + scale)), None
+        )
     values = frame.data
     stored = np.empty(values.shape, dtype=np.uint16)
     clean = np.nan_to_num(values, nan=0.0, posinf=65535.0, neginf=0.0)
@@ -202,6 +211,35 @@ def _stored_samples(frame: Frame, bits: int) -> tuple[NDArray[np.uint16], _Level
     return stored, _Levels(
         black, sensor.black_level_delta_h_dn, sensor.black_level_delta_v_dn, white, sensor.linearization_table
     )
+
+
+#: Range of normalised values a DNG keeps (beyond it, values are limited).
+NORMALISED_RANGE = (-1.0, 64.0)
+
+
+def _normalised_scale(data: NDArray[np.float32], full: int) -> tuple[int, int]:
+    """``(scale, pedestal)``: stored sample = ``round(value * scale + pedestal)``.
+
+    ``(full, 0)`` when every finite value lies in 0..1.  Otherwise the range
+    ``[min(0, lo), max(1, hi)]`` of the data (limited to
+    :data:`NORMALISED_RANGE`) is mapped onto ``0..full`` with an integer scale
+    and an integer pedestal (the DNG BlackLevel; WhiteLevel is ``pedestal +
+    scale``), so that noise below black (a burst merge, a simulation) and
+    values above white survive the file instead of being clipped.
+    """
+    finite = data[np.isfinite(data)]
+    if finite.size == 0:
+        return full, 0
+    lo = max(min(0.0, float(finite.min())), NORMALISED_RANGE[0])
+    hi = min(max(1.0, float(finite.max())), NORMALISED_RANGE[1])
+    if lo == 0.0 and hi == 1.0:
+        return full, 0
+    scale = int(np.floor(full / (hi - lo)))
+    pedestal = int(np.ceil(-lo * scale))
+    while pedestal + hi * scale > full:  # rounding of the pedestal
+        scale -= 1
+        pedestal = int(np.ceil(-lo * scale))
+    return scale, pedestal
 
 
 def _default_software() -> str:
