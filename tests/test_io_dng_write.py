@@ -329,7 +329,7 @@ def test_normalised_frame_is_scaled_to_bits(tmp_path, bits):
     assert back.sensor.white_level_dn[0] == full and np.all(back.sensor.black_level_dn == 0)
     scaled = np.clip(np.nan_to_num(values.astype(np.float64), nan=0.0), 0, 1) * full
     expected = np.floor(scaled + 0.5)
-    near_tie = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-3  # float32 arithmetic may round these either way
+    near_tie = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-2  # float32 (eps 0.004 at 4e4) may round these either way
     np.testing.assert_array_equal(back.data[~near_tie], expected[~near_tie])
     assert np.abs(back.data - expected).max() <= 1
     assert back.data[0, 1] == np.floor(0.5 * full + 0.5) and back.data[0, 2] == full and back.data[0, 0] == 0
