@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rawlab.errors import InvalidParams
-from rawlab.lab.artifacts import false_color_achromatic, zipper_lu_tan2003
+from rawlab.lab.artifacts import false_color_achromatic, zipper_excess_lu_tan2003, zipper_lu_tan2003
 
 
 def _siemens_star(n=257, spokes=36):
@@ -57,6 +57,26 @@ def test_zipper_zero_for_identical_and_positive_for_bilinear():
     rng = np.random.default_rng(0)
     weak = np.clip(star + 0.002 * rng.standard_normal(star.shape), 0, 1)
     assert zipper_lu_tan2003(weak, star, transfer="linear") < z
+
+
+def test_zipper_mask_and_noise_floor():
+    star = _siemens_star()
+    demosaicked = _mosaic_bilinear(star)
+    whole = zipper_lu_tan2003(demosaicked, star, transfer="linear")
+    left = np.zeros(star.shape[:2], bool)
+    left[:, :128] = True
+    part = zipper_lu_tan2003(demosaicked, star, transfer="linear", mask=left)
+    assert 0.0 < part < 100.0 and part != whole
+    with pytest.raises(InvalidParams, match="no interior"):
+        zipper_lu_tan2003(demosaicked, star, transfer="linear", mask=np.zeros(star.shape[:2], bool))
+    # demosaicing zipper sits at the edges: far above the (zero) floor of the uniform areas
+    z = zipper_excess_lu_tan2003(demosaicked, star, transfer="linear")
+    assert z.flat_pct < 1.0 and z.excess_pct > 10.0
+    # noise alone raises the measure everywhere alike: almost no excess at the edges
+    rng = np.random.default_rng(5)
+    noisy = np.clip(star + 0.03 * rng.standard_normal(star.shape), 0, 1)
+    zn = zipper_excess_lu_tan2003(noisy, star, transfer="linear")
+    assert zn.flat_pct > 20.0 and zn.excess_pct < 0.25 * zn.edge_pct
 
 
 def test_bad_input():

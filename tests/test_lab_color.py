@@ -142,3 +142,47 @@ def test_colorchecker_rejects_bad_input():
         measure_colorchecker(np.ones((24, 3)), exposure_normalization="auto")
     with pytest.raises(InvalidParams):
         measure_colorchecker(np.zeros((24, 3)))
+
+
+def _tone_on_luminance(rgb_linear, curve):
+    """Apply a tone curve to each patch's luminance, keeping its chromaticity (as a norm-based curve does)."""
+    Y = rgb_linear @ M_rgb_to_XYZ_D50("srgb")[1]
+    return rgb_linear * (curve(Y) / Y)[:, None]
+
+
+def test_oecf_normalisation_takes_out_a_tone_curve():
+    ref = colorchecker_reference_Lab_D50()
+    lin = _patches_from_Lab(ref)
+    # a power law with a gain is linear in log-log: the inverse through the six neutrals is exact
+    # (every colour patch lies between the black and the white patch in luminance)
+    powered = _tone_on_luminance(lin, lambda Y: 0.7 * Y ** 0.6)
+    r = measure_colorchecker(powered, exposure_normalization="oecf")
+    assert r.delta_e_2000_max < 1e-6
+    assert measure_colorchecker(powered, exposure_normalization="neutrals").delta_e_2000_mean > 3.0
+    # a contrast S-curve with a shoulder: largely, though not exactly, taken out between the neutrals
+    s_curve = _tone_on_luminance(lin, lambda Y: Y ** 1.4 / (Y ** 1.4 + 0.12))
+    plain = measure_colorchecker(s_curve, exposure_normalization="neutrals").delta_e_2000_mean
+    toned = measure_colorchecker(s_curve, exposure_normalization="oecf").delta_e_2000_mean
+    assert toned < 0.2 * plain and toned < 1.0
+    # what the normalisation keeps: a saturation change is still measured in full
+    desat = ref.copy()
+    desat[:, 1:] *= 0.8
+    r = measure_colorchecker(_tone_on_luminance(_patches_from_Lab(desat), lambda Y: Y ** 0.6),
+                             Lab_reference_D50=ref, exposure_normalization="oecf")
+    assert r.chroma_level_pct == pytest.approx(80.0, abs=0.5)
+    assert r.delta_e_2000_mean > 2.0
+
+
+def test_oecf_normalisation_skips_a_clipped_white_and_needs_three_neutrals():
+    ref = colorchecker_reference_Lab_D50()
+    lin = _patches_from_Lab(ref, scale=1.5)
+    clipped = np.minimum(lin, lin[19])  # white and neutral 8 read the same: a clipped highlight
+    r = measure_colorchecker(clipped, exposure_normalization="oecf")
+    assert r.delta_e_2000[19:].max() < 1e-6  # the other neutrals stay exact
+    assert r.delta_e_2000[18] > 1.0  # the clipped white is an error, as it is
+    flat = lin.copy()
+    flat[18:21] = flat[21]  # only three distinct neutral levels left: 21, 22, 23
+    assert np.isfinite(measure_colorchecker(flat, exposure_normalization="oecf").delta_e_2000_mean)
+    flat[18:22] = flat[22]
+    with pytest.raises(InvalidParams, match="at least 3 neutral patches"):
+        measure_colorchecker(flat, exposure_normalization="oecf")

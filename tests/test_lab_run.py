@@ -1,9 +1,7 @@
-"""Lab protocols and runs (rawlab.lab.protocol, rawlab.lab.run, rawlab.lab.cli)."""
+"""Lab protocols and runs (rawlab.lab.protocol, rawlab.lab.run)."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
 from dataclasses import replace
@@ -65,6 +63,67 @@ def _base() -> dict:
 def test_protocol_validation(change, match):
     with pytest.raises(InvalidParams, match=match):
         protocol_from_dict(_base() | change, source="p.toml")
+
+
+def test_condition_with_its_own_cameras_and_charts():
+    """The report protocol's colour conditions: fullframe, ColorChecker only; appending them
+    changes no earlier capture's seed."""
+    p = load_protocol("report")
+    keys = [cs.key for cs in p.capture_sets()]
+    assert keys[-2:] == ["fullframe/D65 colour/ISO100", "fullframe/A colour/ISO100"]
+    assert len(keys) == 8 and p.all_cameras() == ("phone-1in", "fullframe")
+    colour = list(p.capture_sets())[-1]
+    assert colour.includes("colorchecker") and not colour.includes("slanted_edge")
+    without = replace(p, conditions=p.conditions[:2])
+    for a, b in zip(without.capture_sets(), p.capture_sets()):
+        assert a.key == b.key and a.seed(p.seed, 3) == b.seed(p.seed, 3)
+    # restricting to the phone drops the fullframe-only conditions; --iso overrides their ladder
+    assert [cs.camera for cs in p.restricted(cameras=["phone-1in"]).capture_sets()] == ["phone-1in"] * 6
+    assert len(list(p.restricted(isos=[100]).capture_sets())) == 4
+    assert p.to_dict()["conditions"][2]["charts"] == ["colorchecker"]
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"cameras": ["phone-9"]}, "unknown camera"),
+    ({"cameras": []}, "non-empty list"),
+    ({"charts": ["slanted_edge"]}, "not among the protocol's charts"),
+    ({"charts": "colorchecker"}, "list of chart names"),
+])
+def test_condition_validation(change, match):
+    d = _base()
+    d["conditions"] = [d["conditions"][0] | change]
+    with pytest.raises(InvalidParams, match=match):
+        protocol_from_dict(d, source="p.toml")
+
+
+def test_gray_steps_exposure_and_noise_at_the_metered_grey():
+    """Exposure and noise are read at the luminance the camera metered (the chart's mean), so a
+    pipeline that brightens the whole image is read at the same scene grey, not at white."""
+    from rawlab.lab.charts import Registration
+    from rawlab.lab.run import ChartImage, measure_chart
+    from rawlab.sim.scene import gray_steps
+
+    sc = gray_steps((1280, 160))
+    refl = sc.gain.astype(np.float64)  # a neutral scene: luminance = reflectance (white = 1)
+    metered = refl.mean()
+    rng = np.random.default_rng(1)
+
+    def rendered(gain):
+        lin = refl * gain * (1.0 + 0.01 * rng.standard_normal(refl.shape))  # 1 % noise: SNR 40 dB
+        lin = np.clip(lin, 0.0, 1.0)
+        enc = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+        return ChartImage("gray_steps", np.repeat(enc[..., None], 3, axis=2).astype(np.float32),
+                          sc.geometry, Registration(), truth_luma=refl.astype(np.float32))
+
+    normal, _ = measure_chart(rendered(0.18 * 2 ** 0.5 / metered))  # the metered grey 0.5 EV bright
+    assert normal["metered_reflectance"] == pytest.approx(metered)
+    assert normal["exposure_error_ev"] == pytest.approx(0.5, abs=0.02)
+    assert normal["snr_db"] == pytest.approx(40.0, abs=1.0)
+    assert normal["visual_noise"] > 0
+    bright, _ = measure_chart(rendered(0.18 * 2 ** 1.5 / metered))  # 1 EV brighter: the top steps clip
+    assert bright["highlight_clipped_steps"] > 0
+    assert bright["exposure_error_ev"] == pytest.approx(1.5, abs=0.02)
+    assert bright["snr_db"] == pytest.approx(normal["snr_db"], abs=1.0)
 
 
 def test_protocol_file_errors(tmp_path):
@@ -155,59 +214,8 @@ def test_iso_outside_camera_range_is_skipped():
     assert "ISO12800" in run.results["skipped"][0]
 
 
-# ----------------------------------------------------------------------- CLI
-def _parse(argv):
-    from rawlab.lab.cli import add_lab_parser
-
-    parser = argparse.ArgumentParser(prog="rawlab")
-    add_lab_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(argv)
-
-
-def test_cli_measure_simulated_output(tmp_path, capsys):
-    """``rawlab lab measure`` on a TIFF written from a simulated capture, with its truth.json."""
-    from rawlab.io.encode import write_image
-    from rawlab.io.read import read
-    from rawlab.lab.cli import run_lab
-    from rawlab.pipeline import develop
-    from rawlab.sim import capture, scene, write_captures
-
-    caps = [capture(scene.slanted_edge((200, 200), angle_deg=4.0), "phone-1in", iso=100, seed=2)]
-    dng = write_captures(caps, tmp_path)[0]
-    tif = write_image(develop(read(dng)), tmp_path / "edge.tif")
-    assert run_lab(_parse(["lab", "measure", str(tif), "--chart", str(tmp_path / "truth.json")])) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["chart"] == "slanted_edge"
-    assert out["metrics"]["edge_angle_deg"] == pytest.approx(4.0, abs=0.2)
-    assert 0.1 < out["metrics"]["mtf50_cy_px"] < 0.8
-
-
-def test_cli_measure_bad_inputs(tmp_path):
-    from rawlab.lab.cli import run_lab
-
-    with pytest.raises(InvalidParams, match="not found"):
-        run_lab(_parse(["lab", "measure", str(tmp_path / "x.tif"), "--chart", "canon_550d_colorchart"]))
-    junk = tmp_path / "junk.png"
-    junk.write_bytes(b"not a png")
-    with pytest.raises(RawlabError) as info:
-        run_lab(_parse(["lab", "measure", str(junk), "--chart", "canon_550d_colorchart"]))
-    assert str(junk) in str(info.value)
-
-
-def test_cli_run_writes_report(tmp_path, capsys):
-    from rawlab.lab.cli import run_lab
-
-    out = tmp_path / "lab"
-    rc = run_lab(_parse(["lab", "run", "--quick", "--iso", "100", "--pipelines", "rawlab", "-o", str(out)]))
-    assert rc == 0
-    text = capsys.readouterr().out
-    assert "rawlab" in text and "overall" in text
-    results = json.loads((out / "results.json").read_text())
-    assert results["summary"]["rawlab"]["overall"] is not None
-    assert not math.isnan(results["summary"]["rawlab"]["overall"])
-    assert (out / "report.html").stat().st_size > 10_000
-
-
+# ----------------------------------------------------------------------- measure_image
+# (the CLI, rawlab lab run|measure, is tested through rawlab.cli.main in tests/test_cli_lab.py)
 def test_measure_image_is_float_safe():
     from rawlab.lab.run import measure_image
 

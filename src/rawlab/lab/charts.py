@@ -220,7 +220,8 @@ def _chart_from_truth(truth: dict[str, Any], where: str) -> dict[str, Any]:
         raise UnsupportedFile(f"truth describes scene {kind!r}, not a lab chart ({', '.join(CHART_KINDS)})",
                               path=where)
     size = truth.get("size_wh")
-    return {"chart": kind, "size_wh": list(size) if size else None, "geometry": truth.get("geometry", {})}
+    return {"chart": kind, "size_wh": list(size) if size else None, "geometry": truth.get("geometry", {}),
+            "exposure_ev": float(truth.get("exposure_ev", 0.0) or 0.0)}
 
 
 def validate_chart(chart: dict[str, Any], *, where: str = "<chart>") -> dict[str, Any]:

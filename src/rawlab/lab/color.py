@@ -10,8 +10,21 @@ patch means; exposure normalised on the neutral patches so that a brightness
 choice does not read as a colour error):
 
 1. patch means, linear RGB in the given primaries -> XYZ (D50, Bradford);
-2. one gain ``k`` so that the measured luminance Y of the neutral patches
-   matches the reference in the least-squares sense (when asked);
+2. exposure normalisation, one of
+
+   * ``"neutrals"``: one gain ``k`` so that the measured luminance Y of the
+     neutral patches matches the reference in the least-squares sense;
+   * ``"oecf"`` (tone normalisation): the rendering's own tone curve, read off
+     the six neutral patches (an OECF in the sense of ISO 14524), is inverted
+     on luminance: each patch is scaled by ``g(Y) / Y``, where ``g`` maps the
+     measured luminance of the neutrals to their reference luminance
+     (piecewise linear in log Y - log Y; beyond the darkest and brightest
+     neutral, the gain of that neutral).  ISO
+     17321-1:2012 likewise linearises a camera's output through its inverse
+     OECF before the colour analysis; applying the inverse to luminance only
+     keeps each patch's chromaticity as rendered, so a tone curve (contrast,
+     a highlight shoulder, a brightening) is taken out while hue and
+     saturation, including the saturation a curve adds, still count;
 3. L*a*b* (D50) of each patch and CIEDE2000 against the reference;
 4. white-balance error: the a*b* distance of each neutral patch from its
    reference; chroma level: mean C*ab of the 18 coloured patches relative to
@@ -49,7 +62,8 @@ class ColorCheckerResult:
     Lab_measured_D50, Lab_reference_D50
         (24, 3) CIELAB (D50 white, Y_white = 1) of the measurement and of the reference.
     exposure_gain
-        Gain applied to the linear measurement (1.0 when not normalised).
+        Gain applied to the linear measurement (1.0 when not normalised; for
+        ``"oecf"`` the geometric mean of the per-patch gains of patches 20-23).
     wb_error_delta_ab
         (6,) a*b* distance of each neutral patch from its reference.
     wb_error_delta_ab_mean
@@ -178,7 +192,7 @@ def measure_colorchecker(
     Lab_reference_D50: ArrayLike | None = None,
     transfer: Literal["linear", "srgb"] = "linear",
     primaries: Literal["srgb", "display_p3", "rec2020", "prophoto"] = "srgb",
-    exposure_normalization: Literal["neutrals", "none"] = "neutrals",
+    exposure_normalization: Literal["neutrals", "oecf", "none"] = "neutrals",
 ) -> ColorCheckerResult:
     """Colour accuracy of a ColorChecker 24 from its 24 patch means.
 
@@ -198,13 +212,17 @@ def measure_colorchecker(
     exposure_normalization
         ``"neutrals"``: one gain on linear values so that Y of patches 20-23
         ("neutral 8" to "neutral 3.5") matches the reference in least squares;
+        ``"oecf"``: the inverse of the rendering's tone curve read off the six
+        neutrals, applied to each patch's luminance (see the module docstring;
+        neutrals whose luminance does not rise by 2 % over the next darker one,
+        e.g. a clipped white, are left out of the curve; three must remain);
         ``"none"``: as measured.
 
     Returns
     -------
     ColorCheckerResult
     """
-    check_choice("exposure_normalization", exposure_normalization, ("neutrals", "none"))
+    check_choice("exposure_normalization", exposure_normalization, ("neutrals", "oecf", "none"))
     rgb = np.asarray(rgb_patches, dtype=np.float64)
     if rgb.shape != (24, 3):
         raise InvalidParams(f"rgb_patches must have shape (24, 3), got {rgb.shape}")
@@ -226,7 +244,12 @@ def measure_colorchecker(
         if denom <= 0.0:
             raise InvalidParams("the neutral patches are black: cannot normalise exposure")
         gain = float(np.dot(Y_meas, Y_ref) / denom)
-    Lab = XYZ_to_Lab(XYZ * gain, XYZ_D50)
+        XYZ = XYZ * gain
+    elif exposure_normalization == "oecf":
+        gains = _inverse_oecf_gains(XYZ[:, 1], Lab_to_Y(Lab_ref[:, 0]))
+        XYZ = XYZ * gains[:, None]
+        gain = float(np.exp(np.mean(np.log(gains[list(COLORCHECKER_EXPOSURE_PATCHES)]))))
+    Lab = XYZ_to_Lab(XYZ, XYZ_D50)
 
     dE = delta_e_ciede2000(Lab, Lab_ref)
     neutral = list(COLORCHECKER_NEUTRALS)
@@ -244,6 +267,38 @@ def measure_colorchecker(
         wb_error_delta_ab_mean=float(wb.mean()),
         chroma_level_pct=float(100.0 * chroma_meas / chroma_ref),
     )
+
+
+def _inverse_oecf_gains(Y_measured: NDArray[np.float64], Y_reference: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per-patch gains ``g(Y) / Y`` that take the measured luminances onto the reference tone scale.
+
+    ``g`` is the rendering's inverse tone curve through the neutral patches (measured Y ->
+    reference Y), piecewise linear in log-log; beyond the darkest and brightest neutral it is
+    the end point's gain.
+    """
+    neutral = np.array(COLORCHECKER_NEUTRALS)
+    order = neutral[np.argsort(Y_reference[neutral])]  # darkest first
+    xs: list[float] = []
+    ys: list[float] = []
+    for i in order:  # a loop over six patches
+        y = float(Y_measured[i])
+        if y > 0 and (not xs or y > 1.02 * np.exp(xs[-1])):
+            xs.append(float(np.log(y)))
+            ys.append(float(np.log(Y_reference[i])))
+    if len(xs) < 3:
+        raise InvalidParams("tone normalisation needs at least 3 neutral patches of rising luminance "
+                            f"(got {len(xs)}: the neutrals are clipped, black or out of order)")
+    if np.any(Y_measured <= 0):
+        raise InvalidParams("tone normalisation: a patch has zero or negative luminance")
+    x, y = np.array(xs), np.array(ys)
+    lx = np.log(Y_measured)
+    # inside the neutrals' range the curve; beyond it, the end point's gain (slope 1 in log-log):
+    # an extrapolated slope would amplify any error of the end segment
+    out = np.interp(lx, x, y, left=np.nan, right=np.nan)
+    lo, hi = lx < x[0], lx > x[-1]
+    out[lo] = y[0] + (lx[lo] - x[0])
+    out[hi] = y[-1] + (lx[hi] - x[-1])
+    return np.exp(out - lx)
 
 
 def Lab_to_Y(L: ArrayLike) -> NDArray[np.float64]:

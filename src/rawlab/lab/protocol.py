@@ -13,6 +13,8 @@ A protocol is a TOML file (built-in ones live in ``lab/protocols/``)::
     illuminant = "D65"            # rawlab.sim illuminant
     white_luminance_cd_m2 = 2000  # luminance of a white diffuser in that light
     # isos = [3200, 12800]        # optional: this condition's own ISO ladder
+    # cameras = ["fullframe"]     # optional: this condition's own cameras (instead of the protocol's)
+    # charts = ["colorchecker"]   # optional: only these of the protocol's charts
 
     [charts.colorchecker]         # a rawlab.sim scene name
     size = [300, 200]             # [width, height], sensor pixels
@@ -20,7 +22,11 @@ A protocol is a TOML file (built-in ones live in ``lab/protocols/``)::
 
 Each capture's noise seed is ``[seed, camera index, condition index, ISO index,
 chart index]`` hashed by NumPy's SeedSequence, so a protocol gives the same
-captures every time and adding a chart does not change the others.
+captures every time and adding a chart does not change the others.  Camera
+indices count the protocol's ``cameras`` first, then the cameras that only
+conditions name, in order of appearance; chart indices count the protocol's
+charts, whether or not a condition measures them, so appending a condition
+changes no earlier capture.
 """
 
 from __future__ import annotations
@@ -42,12 +48,15 @@ PROTOCOL_CHARTS = ("colorchecker", "slanted_edge", "dead_leaves", "flat_field", 
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A lighting condition: illuminant, scene brightness and optionally its own ISO ladder."""
+    """A lighting condition: illuminant, scene brightness and optionally its own ISO ladder,
+    its own cameras and a subset of the charts (e.g. a colour-only condition)."""
 
     name: str
     illuminant: str
     white_luminance_cd_m2: float
     isos: tuple[float, ...] | None = None
+    cameras: tuple[str, ...] | None = None
+    charts: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,10 @@ class CaptureSet:
         """Stable identifier, e.g. ``phone-1in/D65 bright/ISO100``."""
         return f"{self.camera}/{self.condition.name}/ISO{self.iso:g}"
 
+    def includes(self, chart: str) -> bool:
+        """Whether this set captures ``chart`` (a condition may limit its charts)."""
+        return self.condition.charts is None or chart in self.condition.charts
+
     def seed(self, base_seed: int, chart_index: int) -> int:
         """Noise seed of one chart capture in this set (SeedSequence of the plan position)."""
         ss = np.random.SeedSequence([int(base_seed), *self.index, int(chart_index)])
@@ -92,10 +105,19 @@ class Protocol:
     conditions: tuple[Condition, ...]
     charts: tuple[ChartSpec, ...]
 
+    def all_cameras(self) -> tuple[str, ...]:
+        """The protocol's cameras, then those only conditions name (the camera index order)."""
+        out = list(self.cameras)
+        for cond in self.conditions:
+            out += [c for c in cond.cameras or () if c not in out]
+        return tuple(out)
+
     def capture_sets(self) -> Iterator[CaptureSet]:
         """Every camera x condition x ISO of the plan, in a fixed order."""
-        for ci, camera in enumerate(self.cameras):
+        for ci, camera in enumerate(self.all_cameras()):
             for ki, cond in enumerate(self.conditions):
+                if camera not in (cond.cameras or self.cameras):
+                    continue
                 for ii, iso in enumerate(cond.isos or self.isos):
                     yield CaptureSet(camera, cond, float(iso), (ci, ki, ii))
 
@@ -104,7 +126,13 @@ class Protocol:
         """The same protocol limited to some cameras, ISOs or condition names."""
         p = self
         if cameras:
-            p = replace(p, cameras=tuple(cameras))
+            keep = []
+            for c in p.conditions:
+                if c.cameras is None:
+                    keep.append(c)
+                elif any(cam in cameras for cam in c.cameras):
+                    keep.append(replace(c, cameras=tuple(cam for cam in c.cameras if cam in cameras)))
+            p = replace(p, cameras=tuple(cameras), conditions=tuple(keep))
         if isos:
             p = replace(p, isos=tuple(float(v) for v in isos),
                         conditions=tuple(replace(c, isos=None) for c in p.conditions))
@@ -123,7 +151,9 @@ class Protocol:
             "cameras": list(self.cameras), "isos": list(self.isos),
             "conditions": [{"name": c.name, "illuminant": c.illuminant,
                             "white_luminance_cd_m2": c.white_luminance_cd_m2,
-                            **({"isos": list(c.isos)} if c.isos else {})} for c in self.conditions],
+                            **({"isos": list(c.isos)} if c.isos else {}),
+                            **({"cameras": list(c.cameras)} if c.cameras else {}),
+                            **({"charts": list(c.charts)} if c.charts else {})} for c in self.conditions],
             "charts": {c.name: {"size": list(c.size_wh), **c.options} for c in self.charts},
         }
 
@@ -177,7 +207,22 @@ def protocol_from_dict(data: dict[str, Any], *, source: str = "<protocol>") -> P
         if not 0.01 <= lum <= 1e6:
             raise InvalidParams(f"condition {cname!r}: white_luminance_cd_m2 must be 0.01..1e6, got {lum}", path=source)
         own = _isos(c["isos"], f"conditions[{i}].isos", source) if "isos" in c else None
-        conds.append(Condition(cname, ill, float(lum), own))
+        own_cams = None
+        if "cameras" in c:
+            own_cams = c["cameras"]
+            if not isinstance(own_cams, list) or not own_cams:
+                raise InvalidParams(f"condition {cname!r}: 'cameras' must be a non-empty list", path=source)
+            for cam in own_cams:
+                if not isinstance(cam, str) or (cam not in known_cams and not cam.endswith(".toml")):
+                    raise InvalidParams(f"condition {cname!r}: unknown camera {cam!r}; built-in: "
+                                        f"{', '.join(sorted(known_cams))}", path=source)
+            own_cams = tuple(own_cams)
+        own_charts = c.get("charts")
+        if own_charts is not None and (not isinstance(own_charts, list) or not own_charts
+                                       or not all(isinstance(v, str) for v in own_charts)):
+            raise InvalidParams(f"condition {cname!r}: 'charts' must be a non-empty list of chart names", path=source)
+        conds.append(Condition(cname, ill, float(lum), own, own_cams,
+                               tuple(own_charts) if own_charts is not None else None))
     if not conds:
         raise InvalidParams("protocol has no conditions", path=source)
     charts = []
@@ -192,6 +237,12 @@ def protocol_from_dict(data: dict[str, Any], *, source: str = "<protocol>") -> P
         charts.append(ChartSpec(cname, (int(size[0]), int(size[1])), {k: v for k, v in spec.items() if k != "size"}))
     if not charts:
         raise InvalidParams("protocol has no charts", path=source)
+    names = {c.name for c in charts}
+    for cond in conds:
+        for chart in cond.charts or ():
+            if chart not in names:
+                raise InvalidParams(f"condition {cond.name!r}: chart {chart!r} is not among the protocol's charts "
+                                    f"({', '.join(sorted(names))})", path=source)
     return Protocol(name, version, str(data.get("description", "")), seed, tuple(cameras), isos,
                     tuple(conds), tuple(charts))
 

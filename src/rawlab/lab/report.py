@@ -3,7 +3,8 @@
 Plots are drawn with matplotlib (Agg backend) and embedded in the HTML as
 base64 PNG, so the report is one self-contained file:
 
-* scoreboard: every sub-score of every pipeline (mean over the capture sets) and per capture set;
+* scoreboard: every sub-score of every pipeline (mean over the capture sets) and per capture set,
+  and the ColorChecker ΔE2000 (mean / max) of every pipeline per camera and illuminant side by side;
 * MTF curves (slanted edge) per pipeline for each capture set;
 * noise against ISO (SNR and ISO 15739 visual noise) per pipeline and condition;
 * ΔE2000 per ColorChecker patch, each patch drawn as the reference colour
@@ -59,9 +60,10 @@ def write_results_json(results: Mapping[str, Any], path: str | Path) -> Path:
     return target
 
 
-def _png(fig) -> str:
+def _png(fig, *, tight: bool = True) -> str:
+    """The figure as base64 PNG; ``tight=False`` for figures laid out by hand (one draw instead of two)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight" if tight else None)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -116,6 +118,8 @@ def _noise_plot(results: Mapping[str, Any]) -> str | None:
     for cs in results["capture_sets"]:
         for name, p in cs["pipelines"].items():
             m = p.get("metrics", {})
+            if "snr_db" not in m and "visual_noise" not in m:  # e.g. a colour-only capture set
+                continue
             series.setdefault((name, cs["camera"], cs["condition"]), []).append(
                 (cs["iso"], m.get("snr_db", float("nan")), m.get("visual_noise", float("nan"))))
     if not series:
@@ -132,8 +136,8 @@ def _noise_plot(results: Mapping[str, Any]) -> str | None:
               "marker": "o", "label": lbl}
         a1.plot(iso, [p[1] for p in pts], **kw)
         a2.plot(iso, [p[2] for p in pts], **kw)
-    isos = sorted({cs["iso"] for cs in results["capture_sets"]})
-    for a, t in ((a1, "SNR of a metered grey (dB)"), (a2, "visual noise (ISO 15739)")):
+    isos = sorted({p[0] for pts in series.values() for p in pts})
+    for a, t in ((a1, "SNR at the metered grey (dB)"), (a2, "visual noise at the metered grey (ISO 15739)")):
         a.set_xscale("log", base=2)
         a.set_xticks(isos, [f"{v:g}" for v in isos])
         a.minorticks_off()
@@ -154,34 +158,41 @@ def _lab_to_srgb8(Lab: np.ndarray) -> np.ndarray:
 
 
 def _delta_e_plot(cs: Mapping[str, Any]) -> str | None:
+    """Per pipeline the 24 patches as reference | measured swatches, and one grouped bar chart of ΔE."""
     import matplotlib.pyplot as plt
 
     pipes = [(n, p["curves"]) for n, p in cs["pipelines"].items() if "delta_e2000" in p.get("curves", {})]
     if not pipes:
         return None
-    fig, axes = plt.subplots(len(pipes), 2, figsize=(10, 2.3 * len(pipes)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1.0, 1.4]})
+    n = len(pipes)
+    fig = plt.figure(figsize=(11, max(2.6, 1.25 * n + 0.6)))
+    gs = fig.add_gridspec(n, 2, width_ratios=[1.0, 2.6], left=0.02, right=0.99, top=0.9, bottom=0.1,
+                          wspace=0.08, hspace=0.35)
+    bars = fig.add_subplot(gs[:, 1])
+    width = 0.8 / n
+    tile = 16
     for row, (name, c) in enumerate(pipes):
         ref = _lab_to_srgb8(np.array(c["Lab_reference_D50"]))
         meas = _lab_to_srgb8(np.array(c["Lab_measured_D50"]))
-        tile = 24
-        img = np.zeros((4 * tile, 6 * tile, 3), np.uint8)
+        img = np.full((4 * tile, 6 * tile, 3), 255, np.uint8)
         for k in range(24):
             r, col = divmod(k, 6)
-            img[r * tile + 2:(r + 1) * tile - 2, col * tile + 2:col * tile + tile // 2] = ref[k]
-            img[r * tile + 2:(r + 1) * tile - 2, col * tile + tile // 2:(col + 1) * tile - 2] = meas[k]
-        axes[row, 0].imshow(img, interpolation="nearest")
-        axes[row, 0].set_axis_off()
-        axes[row, 0].set_title(f"{name}: left reference, right measured", fontsize=8)
+            img[r * tile + 1:(r + 1) * tile - 1, col * tile + 1:col * tile + tile // 2] = ref[k]
+            img[r * tile + 1:(r + 1) * tile - 1, col * tile + tile // 2:(col + 1) * tile - 1] = meas[k]
+        ax = fig.add_subplot(gs[row, 0])
+        ax.imshow(img, interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(f"{name}: left reference, right measured", fontsize=7)
         de = np.array(c["delta_e2000"])
-        axes[row, 1].bar(np.arange(1, 25), de, color=[tuple(v / 255) for v in meas], edgecolor="0.3")
-        axes[row, 1].set_ylabel("ΔE2000")
-        axes[row, 1].set_title(f"mean {de.mean():.2f}, max {de.max():.2f}", fontsize=8)
-        axes[row, 1].set_xticks(range(1, 25))
-        axes[row, 1].tick_params(labelsize=6)
+        bars.bar(np.arange(1, 25) + (row - (n - 1) / 2) * width, de, width=width, color=f"C{row % 10}",
+                 label=f"{name}: mean {de.mean():.2f}, max {de.max():.2f}")
+    bars.set_ylabel("ΔE2000")
+    bars.set_xticks(range(1, 25))
+    bars.tick_params(labelsize=6)
+    bars.set_xlim(0.4, 24.6)
+    bars.legend(fontsize=7, loc="upper left")
     fig.suptitle(cs["key"], fontsize=9)
-    fig.subplots_adjust(hspace=0.55)
-    return _png(fig)
+    return _png(fig, tight=False)
 
 
 def _score_table(rows: list[tuple[str, Mapping[str, Any]]]) -> str:
@@ -193,10 +204,31 @@ def _score_table(rows: list[tuple[str, Mapping[str, Any]]]) -> str:
     return f"<table><tr><th>pipeline</th>{head}</tr>{''.join(body)}</table>"
 
 
-KEY_METRICS = ("delta_e2000_mean", "delta_e2000_max", "wb_error_delta_ab_mean", "chroma_level_pct",
-               "exposure_error_ev", "dynamic_range_snr10_ev", "mtf50_cy_px", "texture_acutance", "snr_db",
-               "visual_noise", "false_color_mean_chroma", "edge_overshoot_pct", "vignetting_worst_ev",
-               "distortion_pct", "lateral_ca_px")
+KEY_METRICS = ("delta_e2000_mean", "delta_e2000_max", "delta_e2000_mean_as_seen", "delta_e2000_max_as_seen",
+               "delta_e2000_mean_neutral_balanced", "wb_error_delta_ab_mean", "chroma_level_pct",
+               "exposure_error_ev", "metered_grey_luminance", "dynamic_range_snr10_ev", "mtf50_cy_px",
+               "mtf50p_cy_px", "texture_acutance", "snr_db", "visual_noise", "chroma_noise",
+               "false_color_mean_chroma", "zipper_pct", "zipper_noise_floor_pct", "edge_false_color_mean_chroma",
+               "edge_zipper_pct", "edge_zipper_noise_floor_pct",
+               "edge_overshoot_pct", "vignetting_worst_ev", "distortion_pct", "lateral_ca_px")
+
+
+def _color_table(rows: list[Mapping[str, Any]], *, as_seen: bool = False) -> str:
+    """Pipelines x (camera, condition): ColorChecker ΔE2000 mean and max side by side."""
+    if not rows:
+        return ""
+    names = list(dict.fromkeys(n for r in rows for n in r["pipelines"]))
+    k_mean, k_max = ("mean_as_seen", "max_as_seen") if as_seen else ("mean", "max")
+    top = "".join(f"<th colspan='2'>{html.escape(r['camera'])} · {html.escape(r['condition'])}<br>"
+                  f"illuminant {html.escape(r['illuminant'])}, ISO {r['iso']:g}</th>" for r in rows)
+    sub = "<th>mean</th><th>max</th>" * len(rows)
+    body = []
+    for n in names:
+        cells = "".join(f"<td>{_fmt(r['pipelines'].get(n, {}).get(k_mean), 2)}</td>"
+                        f"<td>{_fmt(r['pipelines'].get(n, {}).get(k_max), 2)}</td>" for r in rows)
+        body.append(f"<tr><th>{html.escape(n)}</th>{cells}</tr>")
+    return (f"<table class='color'><tr><th rowspan='2'>pipeline</th>{top}</tr><tr>{sub}</tr>"
+            f"{''.join(body)}</table>")
 
 
 def _metrics_table(cs: Mapping[str, Any]) -> str:
@@ -228,7 +260,14 @@ def render_html(results: Mapping[str, Any], crops: Mapping[str, np.ndarray] | No
              f"({html.escape(proto.get('description', ''))}); score formula v{results['rawlab_lab']['score_version']} "
              f"(docs/lab.md). Run time {results['rawlab_lab']['wall_s']:.1f} s.</p>",
              "<h2 id='scoreboard'>Scoreboard</h2>",
-             _score_table(list(results["summary"].items()))]
+             _score_table(list(results["summary"].items())),
+             "<h3 id='color-by-illuminant'>Colour by illuminant: ColorChecker ΔE2000, mean / max</h3>",
+             "<p>Each pipeline's linear rendering, its tone curve taken out through its own neutral patches "
+             "(the Color score's reading; docs/lab.md), at the lowest ISO of each camera and condition.</p>",
+             _color_table(results.get("color_by_illuminant", [])),
+             "<details><summary>The same read off the 8-bit/16-bit sRGB files as a viewer reads them "
+             "(one exposure gain)</summary>",
+             _color_table(results.get("color_by_illuminant", []), as_seen=True), "</details>"]
     for name, st in results["pipelines"].items():
         if st["status"] != "ok":
             parts.append(f"<p class='err'>{html.escape(name)}: not run: {html.escape(st.get('reason', ''))}</p>")

@@ -8,7 +8,16 @@ scores 0 and the value that scores 100, linear in the value or in its
 logarithm in between, clamped outside.  A sub-score is the weighted mean of
 its components; a component whose measurement is missing (the chart could
 not be measured) is left out and named in ``missing``.  The overall score is
-the weighted mean of the five sub-scores.
+the weighted mean of the five sub-scores, and only exists when all five do
+(a capture set that measures colour alone has a colour score and no overall).
+Over a protocol, each sub-score is the mean over the capture sets that have
+it, and the overall score is the weighted mean of those means.
+
+Version history: 1 (first formula); 2 (colour on the linear rendering,
+tone-normalised; exposure and noise at the metered grey of the grey steps;
+texture scores MTF50P with anchors 0.15-0.60 cy/px; overall only from all
+five sub-scores, aggregated from the sub-score means).  ``docs/lab.md``
+gives the reasons.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 #: Version of the scoring formula (anchors, weights, mappings).
-SCORE_VERSION = 1
+SCORE_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +75,15 @@ class Anchor:
 ANCHORS: dict[str, tuple[Anchor, ...]] = {
     "exposure": (
         Anchor("exposure_error_ev", 1.0, 0.0, "linear", 0.5, absolute=True,
-               why="a metered uniform grey should render at 18 % (ISO 12232 SOS); 1 EV off is a failed exposure"),
+               why="the metered luminance of the grey-step chart should render at 18 % (ISO 12232 SOS); "
+                   "1 EV off is a failed exposure"),
         Anchor("dynamic_range_snr10_ev", 3.0, 9.0, "linear", 0.5,
                why="tonal range with SNR >= 10 on the grey steps; 9 EV is the chart's usable span"),
     ),
     "color": (
         Anchor("delta_e2000_mean", 10.0, 1.0, "log", 0.6,
-               why="mean CIEDE2000 on the ColorChecker: 1 is at the threshold of visibility, 10 is a different colour"),
+               why="mean CIEDE2000 on the ColorChecker (linear rendering, tone-normalised on the neutrals): "
+                   "1 is at the threshold of visibility, 10 is a different colour"),
         Anchor("wb_error_delta_ab_mean", 10.0, 1.0, "log", 0.2,
                why="a*b* error of the neutral patches: 1 invisible, 10 an obvious cast"),
         Anchor("chroma_level_error_pct", 30.0, 0.0, "linear", 0.2, absolute=True,
@@ -81,15 +92,17 @@ ANCHORS: dict[str, tuple[Anchor, ...]] = {
     "texture": (
         Anchor("texture_acutance", 0.2, 1.0, "linear", 0.5,
                why="CPIQ dead-leaves acutance (100 % view, 100 ppi, 0.5 m): 1 keeps all visible texture"),
-        Anchor("mtf50_cy_px", 0.05, 0.35, "linear", 0.5,
-               why="slanted-edge MTF50: 0.35 cy/px is at the limit of a Bayer sensor, 0.05 is a blurred image"),
+        Anchor("mtf50p_cy_px", 0.15, 0.60, "linear", 0.5,
+               why="slanted-edge MTF50P: 0.60 cy/px is a perfect lens on a 100 % fill-factor pixel "
+                   "(sinc, MTF50 = 0.603), 0.15 a Gaussian blur of 1.25 px; the peak reference keeps "
+                   "sharpening from buying sharpness"),
     ),
     "noise": (
         Anchor("snr_db", 14.0, 38.0, "linear", 0.5,
-               why="SNR of a metered grey: 10:1 (20 dB, ISO 12232 'acceptable') scores 25, "
+               why="SNR at the metered grey of the grey steps: 10:1 (20 dB, ISO 12232 'acceptable') scores 25, "
                    "40:1 (32 dB, 'excellent') scores 75"),
         Anchor("visual_noise", 8.0, 0.5, "log", 0.5,
-               why="ISO 15739 visual noise of the grey: 0.5 invisible, 8 objectionable"),
+               why="ISO 15739 visual noise at the metered grey of the grey steps: 0.5 invisible, 8 objectionable"),
     ),
     "artifacts": (
         Anchor("false_color_mean_chroma", 10.0, 0.5, "log", 0.4,
@@ -127,7 +140,8 @@ def score_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``{"exposure", "color", "texture", "noise", "artifacts", "overall"}`` (0..100,
-        NaN when nothing in a sub-score could be measured), ``"components"`` (each
+        NaN when nothing in a sub-score could be measured; overall NaN unless all five
+        sub-scores are there), ``"components"`` (each
         anchor's score) and ``"missing"`` (metrics that were absent), ``"version"``.
     """
     m = {**metrics, **derived_metrics(metrics)}
@@ -145,24 +159,33 @@ def score_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
             total += a.weight * s
             wsum += a.weight
         out[sub] = total / wsum if wsum > 0 else float("nan")
-    total = wsum = 0.0
-    for sub, w in WEIGHTS.items():
-        if not math.isnan(out[sub]):
-            total += w * out[sub]
-            wsum += w
-    out["overall"] = total / wsum if wsum > 0 else float("nan")
+    out["overall"] = overall_score(out)
     out["components"] = components
     out["missing"] = missing
     out["version"] = SCORE_VERSION
     return out
 
 
+def overall_score(subscores: Mapping[str, Any]) -> float:
+    """Weighted mean of the five sub-scores (:data:`WEIGHTS`); NaN unless all five are finite."""
+    total = 0.0
+    for sub, w in WEIGHTS.items():
+        v = subscores.get(sub)
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            return float("nan")
+        total += w * float(v)
+    return total / sum(WEIGHTS.values())
+
+
 def aggregate_scores(per_set: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Mean of each sub-score and the overall score over capture sets (NaNs skipped)."""
+    """Scores over capture sets: each sub-score's mean over the sets that have it (NaNs
+    skipped), ``n_<sub-score>`` how many did, and the overall score of those means."""
     out: dict[str, Any] = {"n_sets": len(per_set), "version": SCORE_VERSION}
-    for key in (*WEIGHTS, "overall"):
+    for key in WEIGHTS:
         vals = [float(s[key]) for s in per_set if isinstance(s.get(key), (int, float)) and math.isfinite(s[key])]
         out[key] = sum(vals) / len(vals) if vals else float("nan")
+        out[f"n_{key}"] = len(vals)
+    out["overall"] = overall_score(out)
     return out
 
 
