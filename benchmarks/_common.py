@@ -10,14 +10,23 @@ import time
 from typing import Callable, Sequence
 
 
-def alternate(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Time each callable ``repeats`` times, alternating A B A B, and return medians (s)."""
+def alternate(runs: dict[str, Callable[[], object]], repeats: int, *, stat: str = "median") -> dict[str, float]:
+    """Time each callable ``repeats`` times, alternating A B A B, and return medians (s).
+
+    ``stat="min"`` returns the fastest run of each instead (best of N: on a
+    shared machine the least disturbed run is the closest to the code's own
+    cost); ``stat="both"`` returns ``{name: (median, min)}``.
+    """
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
+    if stat == "min":
+        return {name: min(values) for name, values in times.items()}
+    if stat == "both":
+        return {name: (statistics.median(values), min(values)) for name, values in times.items()}  # type: ignore[misc]
     return {name: statistics.median(values) for name, values in times.items()}
 
 

@@ -13,7 +13,8 @@ looks the same at any resolution):
   right, and the same band below;
 * in the band, vertically centred: on the left the camera (make and model, or
   the user's text) in a font of ``round(0.26 band)`` px; on the right the
-  settings (35 mm-equivalent focal length, f-number, shutter time, ISO) and
+  settings (35 mm-equivalent focal length, or the real one when no equivalent
+  is known; f-number, shutter time, ISO) and
   under them the date, in ``round(0.2 band)`` px; text insets ``round(0.03 L)``.
 
 Text is drawn with DejaVu Sans, the font that matplotlib ships (no download);
@@ -68,15 +69,24 @@ def _fmt_number(v: float) -> str:
 
 def caption_strings(capture: CaptureInfo, *, text: str | None = None) -> tuple[str, str, str]:
     """``(title, settings, date)`` as printed: e.g. ``("rawlab Simulated phone", "26mm  f/1.8  1/120s  ISO 50",
-    "2026-01-01 12:00")``; unknown values are left out."""
+    "2026-01-01 12:00")``; unknown values are left out.
+
+    The focal length is the 35 mm equivalent, rounded to a millimetre
+    (:func:`rawlab.look.focal.equivalent_focal_length`); when that cannot be
+    known, the real focal length the file records."""
     if text is not None:
         title = " ".join(str(text).split())
     else:
         make, model = (capture.make or "").strip(), (capture.model or "").strip()
         title = model if make and model.lower().startswith(make.lower()) else " ".join(p for p in (make, model) if p)
     parts = []
-    if capture.focal_length_35mm_mm:
-        parts.append(f"{_fmt_number(capture.focal_length_35mm_mm)}mm")
+    from rawlab.look.focal import equivalent_focal_length
+
+    equivalent = equivalent_focal_length(capture).mm
+    if equivalent:
+        parts.append(f"{_fmt_number(round(equivalent))}mm")
+    elif capture.focal_length_mm:
+        parts.append(f"{_fmt_number(capture.focal_length_mm)}mm")  # the real one when no equivalent is known
     if capture.f_number:
         parts.append(f"f/{_fmt_number(capture.f_number)}")
     t = capture.exposure_time_s

@@ -134,6 +134,7 @@ def quantize_unorm_reference(
 _X_RESOLUTION, _Y_RESOLUTION, _RESOLUTION_UNIT, _YCBCR_POSITIONING = 282, 283, 296, 531
 _COMPONENTS_CONFIGURATION, _FLASHPIX_VERSION, _COLOR_SPACE = 37121, 40960, 40961
 _PIXEL_X_DIMENSION, _PIXEL_Y_DIMENSION = 40962, 40963
+_FOCAL_LENGTH_35MM = 0xA405  # FocalLengthIn35mmFilm, SHORT (EXIF 2.32)
 
 
 def output_exif(frame: Frame, *, width: int, height: int, format: str) -> ifd.ExifContent:  # noqa: A002
@@ -146,7 +147,10 @@ def output_exif(frame: Frame, *, width: int, height: int, format: str) -> ifd.Ex
     ``frame.capture.orientation``, PixelX/YDimension to the image size (not in
     TIFF, where EXIF does not allow them) and
     ColorSpace to 1 (sRGB) for sRGB-encoded sRGB primaries, else 0xFFFF
-    (uncalibrated: the ICC profile says what the values are), and adds the
+    (uncalibrated: the ICC profile says what the values are),
+    FocalLengthIn35mmFilm to ``frame.capture.focal_length_35mm_mm`` when known
+    (a focal-length mode's crop has a longer equivalent than the capture; a
+    reader may have computed one the file did not record), and adds the
     tags EXIF 2.32 requires when missing (X/YResolution 72 dpi, ExifVersion
     0232, FlashpixVersion 0100; for JPEG also YCbCrPositioning and
     ComponentsConfiguration).
@@ -165,6 +169,9 @@ def output_exif(frame: Frame, *, width: int, height: int, format: str) -> ifd.Ex
         ifd.ints_entry(_RESOLUTION_UNIT, ifd.SHORT, [2], order),
     ]
     exif_set = [ifd.ints_entry(_COLOR_SPACE, ifd.SHORT, [1 if srgb else 0xFFFF], order)]
+    f35 = frame.capture.focal_length_35mm_mm
+    if f35 is not None and f35 > 0:
+        exif_set.append(ifd.ints_entry(_FOCAL_LENGTH_35MM, ifd.SHORT, [min(int(round(f35)), 65535)], order))
     if format == "tiff":  # EXIF 2.32 4.6.5: the pixel dimensions are for compressed files only
         content.exif = [e for e in content.exif if e.tag not in (_PIXEL_X_DIMENSION, _PIXEL_Y_DIMENSION)]
     else:

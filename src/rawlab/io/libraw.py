@@ -284,7 +284,7 @@ def _frame_from_libraw(raw, kind: Sniffed, where: str) -> Frame:
         clip_level=np.asarray(clip, dtype=np.float32),
         sensor=sensor,
         color=_color(raw, mapping, index_rgb),
-        capture=_capture(raw, kind),
+        capture=_capture(raw, kind, where),
         lens=_lens(raw),
     )
 
@@ -337,15 +337,23 @@ def _positive(value: float) -> float | None:
     return value if np.isfinite(value) and value > 0 else None
 
 
-def _capture(raw, kind: Sniffed) -> CaptureInfo:
+def _capture(raw, kind: Sniffed, where: str) -> CaptureInfo:
     other = raw.other
+    focal = _positive(other.focal_length)
+    # LibRaw gives no FocalLengthIn35mmFilm: read it, or the sensor size, from the file's own tags
+    from rawlab.io.exif import raw_file_crop_factor
+
+    focal_35mm, crop = raw_file_crop_factor(where, kind.container)
+    if focal_35mm is None and crop is not None and focal is not None:
+        focal_35mm = focal * crop
     return CaptureInfo(
         make=kind.make,
         model=kind.model,
         iso=_positive(other.iso_speed),
         exposure_time_s=_positive(other.shutter_speed),
         f_number=_positive(other.aperture),
-        focal_length_mm=_positive(other.focal_length),
+        focal_length_mm=focal,
+        focal_length_35mm_mm=focal_35mm,
         datetime_original=_datetime_original(other.timestamp, kind),
         orientation=_FLIP_TO_ORIENTATION.get(int(raw.sizes.flip), 1),
         artist=(other.artist or "").strip() or None,

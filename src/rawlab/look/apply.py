@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rawlab.core.frame import Encoding, Frame, Primaries, Transfer
-from rawlab.errors import InvalidParams
+from rawlab.errors import InvalidParams, RawlabError
 from rawlab.pipeline import Recipe, RecipeStep
 
 __all__ = [
@@ -125,7 +125,12 @@ def look_from_dict(data: Mapping[str, Any], *, source: str = "<look>", base_dir:
                 path = Path(cube)
                 if not path.is_absolute() and base_dir is not None:
                     path = base_dir / path
-                step = RecipeStep("look_lut", replace(step.params, lut=read_cube(path)))  # type: ignore[type-var]
+                try:
+                    lut = read_cube(path)
+                except RawlabError as exc:
+                    # one line: the look file and its key, then the .cube file and its problem
+                    raise type(exc)(f"{source}: stages[{i}].cube: {exc}") from None
+                step = RecipeStep("look_lut", replace(step.params, lut=lut))  # type: ignore[type-var]
         steps.append(step)
     return Look(name=recipe.name, description=recipe.description, steps=tuple(steps), source=source)
 
@@ -235,6 +240,11 @@ def look_to_lut(look: Look | str | Path, *, size: int = 33, base: Recipe | None 
     position-dependent ones, vignette, grain and mode crop, are left out).
     Applying the LUT after the base develop thus reproduces the look up to
     interpolation and the clipping of scene values above the base's white point.
+
+    The output is clipped to the encoded range ``[0, 1]``: colours the look
+    pushes out of the sRGB gamut would be clipped by any 8-bit encoder, and a
+    .cube whose entries stay in its range is what other tools expect (a
+    colour grading application may clip, wrap or reject entries beyond it).
     """
     from rawlab.look.lut import Lut3D
     from rawlab.tone.filmic import FilmicParams
@@ -260,7 +270,7 @@ def look_to_lut(look: Look | str | Path, *, size: int = 33, base: Recipe | None 
         if step.stage in SPATIAL_STAGES:
             continue
         frame = step.spec(frame, step.params)
-    table = frame.data.reshape(size, size, size, 3)
+    table = np.clip(frame.data.reshape(size, size, size, 3), 0.0, 1.0)
     return Lut3D(table=table, title=f"rawlab look {look.name}")
 
 

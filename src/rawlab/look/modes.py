@@ -6,7 +6,11 @@ the same angle of view on a 36 x 24 mm frame).  Cropping the centre of the
 image by ``s = f_eq / f_target`` in both directions scales the diagonal by
 ``s``, so the crop has the field of view of ``f_target`` — the "digital
 zoom" steps of phone cameras.  A mode can only narrow the view: a target
-wider than the capture is refused.
+wider than the capture is refused ("cannot widen").  ``f_eq`` comes from
+:func:`rawlab.look.focal.equivalent_focal_length` (the file's
+FocalLengthIn35mmFilm, or the focal length times the crop factor from the
+file's focal-plane data or the lensfun camera database); when it cannot be
+known the mode says so and why.
 
 ``65x24`` crops the centre to a 65:24 landscape strip (the aspect of the
 Hasselblad XPan panorama: 65 x 24 mm on 35 mm film), full width when the
@@ -29,6 +33,7 @@ from rawlab.core.frame import Encoding, Frame
 from rawlab.core.params import Params, param
 from rawlab.core.stage import stage
 from rawlab.errors import StageError
+from rawlab.look.focal import equivalent_focal_length
 
 __all__ = ["MODES", "ModeCropParams", "mode_crop", "mode_crop_box"]
 
@@ -53,7 +58,7 @@ def mode_crop_box(
     Raises
     ------
     StageError
-        The equivalent focal length is unknown, or the mode is wider than the capture.
+        The equivalent focal length is unknown, or the mode would need to widen the view.
     """
     target = MODES[mode]
     if target is None:
@@ -67,8 +72,8 @@ def mode_crop_box(
         scale = float(focal_length_35mm_mm) / target
         if scale > 1.0 + 1e-6:
             raise StageError(
-                f"mode {mode}: the capture is already narrower ({focal_length_35mm_mm:g} mm equivalent); "
-                "a crop cannot widen it"
+                f"mode {mode}: cannot widen the field of view: the capture is {focal_length_35mm_mm:.0f} mm "
+                f"equivalent, narrower than {target:g} mm; a crop can only narrow it"
             )
         h, w = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
     return (height - h) // 2, (width - w) // 2, h, w
@@ -77,11 +82,17 @@ def mode_crop_box(
 @stage("mode_crop", params=ModeCropParams, consumes=Encoding.RGB)
 def mode_crop(frame: Frame, p: ModeCropParams) -> Frame:
     """Centre crop of a focal-length mode. In and out: ``RGB`` (any transfer), values unchanged."""
-    top, left, h, w = mode_crop_box(frame.height, frame.width, mode=p.mode,
-                                    focal_length_35mm_mm=frame.capture.focal_length_35mm_mm)
+    target = MODES[p.mode]
+    f_eq = None
+    if target is not None:
+        eq = equivalent_focal_length(frame.capture)
+        if eq.mm is None:
+            raise StageError(f"mode {p.mode}: the capture's 35 mm-equivalent focal length is unknown and "
+                             f"cannot be computed: {eq.why}")
+        f_eq = eq.mm
+    top, left, h, w = mode_crop_box(frame.height, frame.width, mode=p.mode, focal_length_35mm_mm=f_eq)
     data = np.ascontiguousarray(frame.data[top : top + h, left : left + w])
     capture = frame.capture
-    target = MODES[p.mode]
     if target is not None:
         capture = dataclasses.replace(capture, focal_length_35mm_mm=target)
     return frame.replace(data=data, capture=capture)

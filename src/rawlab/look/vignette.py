@@ -58,12 +58,14 @@ class VignetteParams(Params):
     midpoint: float = param(0.5, min=0.0, max=0.95, doc="relative radius where the added vignette starts")
 
 
-def gain_map_field(op: GainMap, height: int, width: int) -> NDArray[np.float32]:
-    """A GainMap's first plane on an ``height`` x ``width`` grid, placed exactly as
-    the opcode stages apply it (:func:`rawlab.sensor.opcodes.gain_map_field`)."""
+def gain_map_field(op: GainMap, height: int, width: int, *, rows=None, cols=None) -> NDArray[np.float32]:
+    """A GainMap's first plane on an ``height`` x ``width`` grid (or at pixel ``rows`` x ``cols`` of it),
+    placed exactly as the opcode stages apply it (:func:`rawlab.sensor.opcodes.gain_map_field`)."""
     from rawlab.sensor.opcodes import gain_map_field as field_at
 
-    return field_at(op, np.arange(height), np.arange(width), height=height, width=width)
+    rows = np.arange(height) if rows is None else np.asarray(rows)
+    cols = np.arange(width) if cols is None else np.asarray(cols)
+    return field_at(op, rows, cols, height=height, width=width)
 
 
 def _radius(height: int, width: int, cy: float, cx: float, norm: float) -> NDArray[np.float32]:
@@ -80,21 +82,23 @@ def radial_vignette_field(op: FixVignetteRadial, height: int, width: int) -> NDA
     return fix_vignette_radial_gain(height, width, k=tuple(op.k), center=tuple(op.center))
 
 
-def lens_correction_gain(frame: Frame, opcodes=None) -> NDArray[np.float32] | None:
+def lens_correction_gain(frame: Frame, opcodes=None, *, rows=None, cols=None) -> NDArray[np.float32] | None:
     """The lens's vignetting correction ``G`` on the frame's grid, or ``None`` when unknown.
 
     Returns ``(H, W)`` when the correction is the same for every channel, else
-    ``(H, W, 3)``.  Per-CFA-colour GainMaps (OpcodeList2 maps whose row/column
-    pitch equals the CFA period) go to their CFA colour; maps in OpcodeList3
-    go to their planes; others to all channels.  Several maps for one channel
-    are averaged (the two greens of a Bayer sensor).
+    ``(H, W, 3)``; with ``rows`` and ``cols`` (pixel indices), only at those
+    pixels: ``(len(rows), len(cols))`` or ``(len(rows), len(cols), 3)``.
+    Per-CFA-colour GainMaps (OpcodeList2 maps whose row/column pitch equals the
+    CFA period) go to their CFA colour; maps in OpcodeList3 go to their planes;
+    others to all channels.  Several maps for one channel are averaged (the two
+    greens of a Bayer sensor).
     """
     h, w = frame.height, frame.width
     per_channel: list[list[NDArray[np.float32]]] = [[], [], []]
     cfa = frame.sensor.cfa
     for op in (frame.opcodes if opcodes is None else opcodes):
         if isinstance(op, GainMap) and op.list_index in (2, 3) and op.gains.size:
-            field = gain_map_field(op, h, w)
+            field = gain_map_field(op, h, w, rows=rows, cols=cols)
             if op.list_index == 3:
                 channels = [c for c in range(op.area.plane, op.area.plane + op.area.planes) if c < 3]
             elif cfa is not None and (op.area.row_pitch, op.area.col_pitch) == cfa.shape:
@@ -104,6 +108,9 @@ def lens_correction_gain(frame: Frame, opcodes=None) -> NDArray[np.float32] | No
                 channels = [0, 1, 2]
         elif isinstance(op, FixVignetteRadial) and any(op.k):
             field, channels = radial_vignette_field(op, h, w), [0, 1, 2]
+            if rows is not None or cols is not None:
+                field = field[np.ix_(np.arange(h) if rows is None else np.asarray(rows),
+                                     np.arange(w) if cols is None else np.asarray(cols))]
         else:
             continue
         for c in channels:
