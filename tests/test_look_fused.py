@@ -57,12 +57,12 @@ def test_fuse_recipe_replaces_the_pointwise_run():
     fused = F.fuse_recipe(_recipe("none"))
     names = fused.stage_names()
     assert names == ("dng_opcodes_raw", "normalize", "dng_opcodes_linear", "white_balance", "demosaic",
-                     "dng_opcodes_rgb", F.FUSED_STAGE, "crop", "orientation")
+                     "dng_opcodes_rgb", F.FUSED_STAGE, "orientation")
     inner = [s.stage for s in fused.steps[6].params.steps]
-    assert inner == ["camera_to_xyz", "xyz_to_rgb", "exposure", "filmic", "output_transfer"]
+    assert inner == ["camera_to_xyz", "xyz_to_rgb", "exposure", "filmic", "output_transfer", "crop"]
     film = F.fuse_recipe(_recipe("film"))
     inner = [s.stage for s in film.steps[film.stage_names().index(F.FUSED_STAGE)].params.steps]
-    assert inner[4] == "look_vignette" and inner[-1] == "look_grain" and "look_hsl" in inner
+    assert inner[4] == "look_vignette" and inner[-2:] == ["look_grain", "crop"] and "look_hsl" in inner
     with_mode = F.fuse_recipe(_recipe("none").without("crop", "orientation"))
     assert with_mode.stage_names()[-1] == F.FUSED_STAGE
 
@@ -253,3 +253,27 @@ def test_fused_error_bounded_on_a_real_raw_per_look(look, d30_frame):
     assert p999 <= (0.05 if look == "none" else 0.75)
     assert d.max() <= (0.05 if look == "none" else 3.0)
     assert np.mean(d > 1.0) <= 1e-4  # the largest errors are a few saturated pixels
+
+
+@pytest.mark.parametrize("look", ["none", "film", "authentic"])
+def test_crop_inside_the_pass_keeps_gain_and_grain_on_the_uncropped_grid(look, hdr_frame):
+    # the pass computes only the default crop's pixels: vignette gain fields and the grain field
+    # must stay where they are on the uncropped frame (an off-centre crop shows any shift)
+    import dataclasses
+
+    frame = hdr_frame.replace(sensor=dataclasses.replace(hdr_frame.sensor, crop_px=(5, 11, 97, 131)))
+    recipe = _recipe(look)
+    exact = develop(frame, recipe, fuse=False)
+    fast = develop(frame, recipe)
+    assert fast.data.shape == exact.data.shape == (97, 131, 3)
+    assert fast.sensor.crop_px is None and exact.sensor.crop_px is None
+    d = _delta_e_2000(exact.data, fast.data)
+    assert d.mean() < 0.05 and d.max() < 1.0, (d.mean(), d.max())
+    # pixels that leave the tables (here: all of them, beyond the shaper's range) come back to the right place
+    hot = frame.replace(data=frame.data * np.float32(1e4))
+    steps = F.fuse_recipe(recipe).steps
+    at = [s.stage for s in steps].index(F.FUSED_STAGE)
+    head = develop(hot, Recipe(name="head", steps=steps[:at]), fuse=False)
+    fused = F.fused_pointwise(head, steps[at].params).data
+    ref = F.fused_pointwise_reference(head, steps[at].params).data
+    np.testing.assert_allclose(fused, ref, rtol=1e-5, atol=1e-5)

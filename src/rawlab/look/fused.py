@@ -8,6 +8,7 @@ The stages stay the reference; this module only changes *how* a recipe runs.
     look_saturation, look_hsl, look_tone_curve, look_split_tone,
     output_transfer, look_lut,                                        (point-wise: baked tables)
     look_grain                                                        (added after the tables)
+    crop                                                              (only these pixels computed)
 
 by one ``fused_pointwise`` step whose params hold the steps it replaces.  That
 stage makes one pass over the image (Numba, float32, one new output array)::
@@ -131,6 +132,8 @@ LINEAR_STAGES = ("camera_to_xyz", "xyz_to_rgb", "exposure", "look_white_balance_
 #: Position-dependent stages the fused pass takes over (a gain before the tables, grain after them).
 GAIN_STAGES = ("look_vignette",)
 GRAIN_STAGES = ("look_grain",)
+#: The default crop, when it ends a run: the pass writes only the cropped pixels (no copy afterwards).
+CROP_STAGES = ("crop",)
 #: Below this magnitude the shaper is linear (a value near 0 has no stops).
 SHAPER_EPS = 2.0**-10
 #: Scene-linear range of the per-channel tables; values beyond run through the exact stages.
@@ -177,10 +180,10 @@ def _is_pointwise(name: str) -> bool:
         return False
 
 
-def _split(steps) -> tuple[list, list, list, list]:
-    """``(linear prefix, gains, point-wise chain, grain)`` of a fusable run (see :func:`fuse_recipe`)."""
+def _split(steps) -> tuple[list, list, list, list, list]:
+    """``(linear prefix, gains, point-wise chain, grain, crop)`` of a fusable run (see :func:`fuse_recipe`)."""
     i = 0
-    prefix, gains, chain, grain = [], [], [], []
+    prefix, gains, chain, grain, crop = [], [], [], [], []
     while i < len(steps) and steps[i].stage in LINEAR_STAGES:
         prefix.append(steps[i])
         i += 1
@@ -193,9 +196,12 @@ def _split(steps) -> tuple[list, list, list, list]:
     if i < len(steps) and steps[i].stage in GRAIN_STAGES:
         grain.append(steps[i])
         i += 1
+    if i < len(steps) and steps[i].stage in CROP_STAGES:
+        crop.append(steps[i])
+        i += 1
     if i != len(steps):
         raise ValueError(f"not a fusable run: {[s.stage for s in steps]}")
-    return prefix, gains, chain, grain
+    return prefix, gains, chain, grain, crop
 
 
 def _take_run(steps, start: int) -> int:
@@ -210,6 +216,8 @@ def _take_run(steps, start: int) -> int:
         i += 1
     if i < n and steps[i].stage in GRAIN_STAGES and i > start:
         i += 1
+    if i < n and steps[i].stage in CROP_STAGES and i > start:
+        i += 1
     return i
 
 
@@ -218,7 +226,8 @@ def fuse_recipe(recipe):
 
     A run is: linear stages (:data:`LINEAR_STAGES`), then vignettes, then
     point-wise stages (registered with ``pointwise=True``), then at most one
-    ``look_grain``; any part may be empty.  Other steps are kept as they are.
+    ``look_grain``, then at most one ``crop`` (the pass then computes only the
+    cropped pixels, on the uncropped frame's grid); any part may be empty.  Other steps are kept as they are.
     The result develops to the same image as ``recipe`` within interpolation
     error (see the module docstring); the recipe's name is kept.
     """
@@ -494,7 +503,7 @@ def fused_pointwise(frame: Frame, p: FusedParams) -> Frame:
     steps run one by one within the tables' interpolation error, on every pixel
     (pixels the tables cannot represent run through the exact stages).
     """
-    prefix, gains, chain, grain = _split(p.steps)
+    prefix, gains, chain, grain, crop = _split(p.steps)
     # metadata, history and the stages' own checks: the exact path on one pixel
     probe = frame.replace(data=np.full((1, 1, 3), 0.18, np.float32))
     meta_out = _run_steps(probe, p.steps)
@@ -503,6 +512,13 @@ def fused_pointwise(frame: Frame, p: FusedParams) -> Frame:
     if M is None or (grain and meta_out.transfer is not Transfer.SRGB):
         return fused_pointwise_reference(frame, p)  # not expressible here: the exact path
     h, w = frame.height, frame.width
+    top, left, oh, ow = 0, 0, h, w  # the output: the default crop when the run ends with it
+    if crop and crop[0].params.mode != "none" and frame.sensor.crop_px is not None:
+        from rawlab.geometry.crop import clamp_crop_px
+
+        rect = clamp_crop_px(frame.sensor.crop_px, h, w)
+        if rect is not None:
+            top, left, oh, ow = rect
     # gain field
     gain = None
     step = max(1, min(GAIN_STEP_PX, min(h, w) // 64))  # at least 64 samples across the short side
@@ -529,22 +545,27 @@ def fused_pointwise(frame: Frame, p: FusedParams) -> Frame:
     lw = luminance_weights(meta_out.primaries)
     gain_arr = np.ascontiguousarray(gain if gain is not None else np.ones((2, 2, 1)), dtype=np.float32)
     src = np.ascontiguousarray(frame.data, dtype=np.float32)
-    out = np.empty((h, w, 3), np.float32)
-    mask = np.zeros((h, w), np.uint8)
-    counts = np.zeros(h, np.int64)
+    out = np.empty((oh, ow, 3), np.float32)
+    mask = np.zeros((oh, ow), np.uint8)
+    counts = np.zeros(oh, np.int64)
     _fused_kernel(src, M, gain is not None, gain_arr, iy, wy, ix, wx, tables.mode, np.float32(SHAPER_EPS), _POLY,
                   np.float32(_S_LO), np.float32(LUT1D_PER_STOP), tables.post,
                   np.float32(u_axis[0]), np.float32(LUT3D_U_PER_STOP), np.float32(LUT3D_CHROMA_STOPS),
                   np.float32(LUT3D_CHROMA_PER_STOP), np.float32(LUT3D_CHROMA_OUTER_PER_STOP),
                   np.float32(_chroma_centre()), u_axis.size, c_axis.size, tables.lattice,
-                  amount != 0.0, grain_field, np.float32(amount), lw, out, mask, counts)
+                  amount != 0.0, grain_field, np.float32(amount), lw, top, left, out, mask, counts)
     if counts.any():
-        _run_exact(out, mask, counts, chain, meta_chain, grain_field if amount != 0.0 else None, amount, lw)
+        _run_exact(out, mask, counts, chain, meta_chain, grain_field if amount != 0.0 else None, amount, lw,
+                   origin=(top, left), source_width=w)
     return meta_out.replace(data=out)
 
 
-def _run_exact(out, mask, counts, chain, meta_chain: Frame, grain_field, amount: float, lw) -> None:
-    """Recompute the flagged pixels of ``out`` (which hold the chain's inputs) with the exact stages, in place."""
+def _run_exact(out, mask, counts, chain, meta_chain: Frame, grain_field, amount: float, lw, *,
+               origin: tuple[int, int] = (0, 0), source_width: int | None = None) -> None:
+    """Recompute the flagged pixels of ``out`` (which hold the chain's inputs) with the exact stages, in place.
+
+    ``out`` is the crop at ``origin`` of a source ``source_width`` wide, on whose grid the grain field is.
+    """
     w = out.shape[1]
     rows = np.flatnonzero(counts)
     r, c = np.nonzero(mask[rows])
@@ -554,7 +575,8 @@ def _run_exact(out, mask, counts, chain, meta_chain: Frame, grain_field, amount:
     if grain_field is not None:
         from rawlab.look.grain import add_grain
 
-        result = add_grain(result.reshape(1, -1, 3), grain_field[flat], amount=amount,
+        at = (rows[r] + origin[0]) * (source_width or w) + c + origin[1]
+        result = add_grain(result.reshape(1, -1, 3), grain_field[at], amount=amount,
                            luminance_weights_rgb=lw).reshape(-1, 3)
     values[flat] = result
 
@@ -575,10 +597,11 @@ def _lookup1(post, c, q, qmax):  # pragma: no cover - compiled
 @njit(parallel=True, cache=True)
 def _fused_kernel(src, M, use_gain, gain, iy, wy, ix, wx, mode, eps, poly, s_lo, k_fine, post,
                   u_lo, k_u, c_in, k_c, k_c_out, c_mid, nu, nc, lattice, use_grain, grain, amount, lw,
-                  out, mask, counts):  # pragma: no cover - compiled
+                  top, left, out, mask, counts):  # pragma: no cover - compiled
     # Speed notes: indices are int32 and the tetrahedron is chosen without branches
     # (data-dependent branches per pixel cost more than the arithmetic).
-    h, w = src.shape[0], src.shape[1]
+    w_src = src.shape[1]
+    h, w = out.shape[0], out.shape[1]  # the output: the crop of src at (top, left)
     ng = gain.shape[2]
     gw = gain.shape[1]
     one = np.float32(1.0)
@@ -595,6 +618,7 @@ def _fused_kernel(src, M, use_gain, gain, iy, wy, ix, wx, mode, eps, poly, s_lo,
     log2_eps = np.float32(math.log2(eps))
     p0, p1, p2, p3, p4, p5 = poly[0], poly[1], poly[2], poly[3], poly[4], poly[5]
     for y in prange(h):
+        ys = y + top
         val = np.empty((w, 3), np.float32)
         shp = np.empty((w, 3), np.float32)
         mag = np.empty(3 * w, np.float32)
@@ -606,21 +630,21 @@ def _fused_kernel(src, M, use_gain, gain, iy, wy, ix, wx, mode, eps, poly, s_lo,
         # 1. matrix and gain
         grow = np.empty((gw, ng), np.float32)
         if use_gain:
-            j = iy[y]
-            ty = wy[y]
+            j = iy[ys]
+            ty = wy[ys]
             for i in range(gw):
                 for c in range(ng):
                     grow[i, c] = (one - ty) * gain[j, i, c] + ty * gain[j + 1, i, c]
         for x in range(w):
-            r = src[y, x, 0]
-            g = src[y, x, 1]
-            b = src[y, x, 2]
+            r = src[ys, x + left, 0]
+            g = src[ys, x + left, 1]
+            b = src[ys, x + left, 2]
             v0 = M[0, 0] * r + M[0, 1] * g + M[0, 2] * b
             v1 = M[1, 0] * r + M[1, 1] * g + M[1, 2] * b
             v2 = M[2, 0] * r + M[2, 1] * g + M[2, 2] * b
             if use_gain:
-                i = ix[x]
-                tx = wx[x]
+                i = ix[x + left]
+                tx = wx[x + left]
                 if ng == 3:
                     v0 *= (one - tx) * grow[i, 0] + tx * grow[i + 1, 0]
                     v1 *= (one - tx) * grow[i, 1] + tx * grow[i + 1, 1]
@@ -699,11 +723,11 @@ def _fused_kernel(src, M, use_gain, gain, iy, wy, ix, wx, mode, eps, poly, s_lo,
                 hi = max(fu, max(fa, fb))
                 lo = min(fu, min(fa, fb))
                 mid = fu + fa + fb - hi - lo
-                top = base + su + snc + np.int32(1)
+                corner = base + su + snc + np.int32(1)
                 vtx[x, 0] = base
                 vtx[x, 1] = base + first
-                vtx[x, 2] = top - last
-                vtx[x, 3] = top
+                vtx[x, 2] = corner - last
+                vtx[x, 3] = corner
                 wts[x, 0] = one - hi
                 wts[x, 1] = hi - mid
                 wts[x, 2] = mid - lo
@@ -749,7 +773,7 @@ def _fused_kernel(src, M, use_gain, gain, iy, wy, ix, wx, mode, eps, poly, s_lo,
             if use_grain:  # the look_grain formula on the encoded result
                 t = lw[0] * o0 + lw[1] * o1 + lw[2] * o2
                 t = min(one, max(zero, t))
-                dg = amount * np.float32(4.0) * t * (one - t) * grain[y * w + x]
+                dg = amount * np.float32(4.0) * t * (one - t) * grain[ys * w_src + x + left]
                 o0 += dg
                 o1 += dg
                 o2 += dg
