@@ -12,6 +12,7 @@ DEFAULT_ORDER = (
     "normalize",
     "dng_opcodes_linear",
     "white_balance",
+    "highlights",
     "demosaic",
     "dng_opcodes_rgb",
     "camera_to_xyz",

@@ -32,6 +32,7 @@ STAGE_MODULES: tuple[str, ...] = (
     "rawlab.sensor.opcodes",
     "rawlab.optics.dng_warp",
     "rawlab.color.whitebalance",
+    "rawlab.color.highlights",
     "rawlab.demosaic.stage",
     "rawlab.color.dng_matrices",
     "rawlab.color.spaces",
