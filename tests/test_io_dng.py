@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 import rawpy
 from PIL import Image
 
+from conftest import require_tool
 from dngmake import bayer_ramp, make_dng, patch_tag
 from rawlab.core.frame import Encoding
 from rawlab.core.metadata import CaptureInfo, CfaPattern, LensInfo
@@ -37,12 +36,7 @@ PATTERNS = ["RGGB", "GRBG", "GBRG", "BGGR"]
 
 
 def _exiftool() -> str:
-    exe = shutil.which("exiftool")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("exiftool is needed for the reference checks")
-        pytest.skip("exiftool not installed")
-    return exe
+    return require_tool("exiftool", "libimage-exiftool-perl")
 
 
 def exiftool_json(path: Path) -> dict:

@@ -154,6 +154,18 @@ def zipper_map_lu_tan2003(
     return out
 
 
+def _interior(shape: tuple[int, ...], mask: ArrayLike | None) -> NDArray[np.bool_]:
+    """The pixels off the 1-px border (where the 3 x 3 zipper test is defined), within ``mask`` if given."""
+    inner = np.zeros(shape, dtype=bool)
+    inner[1:-1, 1:-1] = True
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != tuple(shape):
+            raise InvalidParams(f"mask must be (H, W) = {tuple(shape)}, got {m.shape}")
+        inner &= m
+    return inner
+
+
 def zipper_lu_tan2003(
     image: ArrayLike,
     reference: ArrayLike,
@@ -191,15 +203,9 @@ def zipper_lu_tan2003(
     """
     zmap = zipper_map_lu_tan2003(image, reference, transfer=transfer, primaries=primaries,
                                  threshold_delta_e=threshold_delta_e)
-    inner = np.zeros(zmap.shape, dtype=bool)
-    inner[1:-1, 1:-1] = True
-    if mask is not None:
-        m = np.asarray(mask, dtype=bool)
-        if m.shape != zmap.shape:
-            raise InvalidParams(f"mask must be (H, W) = {zmap.shape}, got {m.shape}")
-        inner &= m
-        if not inner.any():
-            raise InvalidParams("mask selects no interior pixel")
+    inner = _interior(zmap.shape, mask)
+    if not inner.any():
+        raise InvalidParams("mask selects no interior pixel")
     return float(100.0 * np.count_nonzero(zmap & inner) / np.count_nonzero(inner))
 
 
@@ -256,13 +262,7 @@ def zipper_excess_lu_tan2003(
     spread = cv2.dilate(Y.astype(np.float32), k3) - cv2.erode(Y.astype(np.float32), k3)
     edge = spread > 1e-3 * max(float(Y.max()), 1e-12)
     near = cv2.dilate(edge.astype(np.uint8), np.ones((2 * flat_distance_px + 1,) * 2, np.uint8)) > 0
-    region = np.zeros(zmap.shape, dtype=bool)
-    region[1:-1, 1:-1] = True
-    if mask is not None:
-        m = np.asarray(mask, dtype=bool)
-        if m.shape != zmap.shape:
-            raise InvalidParams(f"mask must be (H, W) = {zmap.shape}, got {m.shape}")
-        region &= m
+    region = _interior(zmap.shape, mask)
     e, f = region & edge, region & ~near
     edge_pct = float(100.0 * zmap[e].mean()) if e.any() else float("nan")
     flat_pct = float(100.0 * zmap[f].mean()) if f.any() else float("nan")
